@@ -1,0 +1,1 @@
+"""Azure components of the platform, one `ComponentResource` per concept."""

@@ -1,0 +1,226 @@
+"""The offline plan: run the Pulumi program under Pulumi's own mocks and record what it declares.
+
+No credentials and no Pulumi CLI are needed. The program runs exactly as under `pulumi up` (same
+settings loader, same components); only the engine is replaced by a mock monitor that records each
+resource's type, logical name, inputs (wire names, as the engine receives them) and options. Values
+the cloud would compute (ids, hostnames, principal ids) are deterministic stand-ins. Every value
+Pulumi marks secret is replaced by "[secret]" before it leaves this module.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks, rpc
+
+from infra.settings import PROJECT, Settings, load_settings
+from infra.stack_files import load_stack_config
+
+SECRET = "[secret]"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    protect: bool = False
+    ignore_changes: list[str] = field(default_factory=list[str])
+    parent: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "inputs": self.inputs,
+            "options": {
+                "protect": self.protect,
+                "ignoreChanges": self.ignore_changes,
+                "parent": self.parent,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [resource for resource in self.resources if resource.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> PlannedResource:
+        """The single resource of a type (and logical name, if given); fails loudly otherwise."""
+        found = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_token} {name or ''}, found {len(found)}")
+        return found[0]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "resources": [resource.to_json() for resource in self.resources],
+            "outputs": self.outputs,
+        }
+
+
+def mask_secrets(value: Any) -> Any:
+    """Replace every Pulumi secret inside a deserialized property value by "[secret]"."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {key: mask_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _uuid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(("offline", *parts))))
+
+
+# The property each type is named by (its Azure name): what the provider returns as `name`.
+_NAME_INPUT = {
+    "azure-native:resources:ResourceGroup": "resourceGroupName",
+    "azure-native:network:VirtualNetwork": "virtualNetworkName",
+    "azure-native:network:PrivateEndpoint": "privateEndpointName",
+    "azure-native:privatedns:PrivateZone": "privateZoneName",
+    "azure-native:keyvault:Vault": "vaultName",
+    "azure-native:dbforpostgresql:Server": "serverName",
+    "azure-native:dbforpostgresql:Database": "databaseName",
+    "azure-native:redisenterprise:RedisEnterprise": "clusterName",
+    "azure-native:redisenterprise:Database": "databaseName",
+    "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
+    "azure-native:operationalinsights:Workspace": "workspaceName",
+    "azure-native:web:WebApp": "name",
+    "azure-native:web:AppServicePlan": "name",
+}
+
+
+def _computed(stack: str, type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Stand-ins for what Azure computes on creation, derived from the inputs."""
+    azure_name = inputs.get(_NAME_INPUT.get(type_token, ""), name)
+    state: dict[str, Any] = {"name": azure_name}
+    identity = inputs.get("identity")
+    if isinstance(identity, dict):
+        # Inputs list user-assigned identity ids; the provider returns a map of id -> details.
+        attached = {key: {} for key in identity.get("userAssignedIdentities") or []}
+        state["identity"] = {
+            **identity,
+            "principalId": _uuid(stack, name, "principal"),
+            "userAssignedIdentities": attached,
+        }
+    extra: dict[str, Callable[[], dict[str, Any]]] = {
+        "azure-native:web:WebApp": lambda: {"defaultHostName": f"{azure_name}.azurewebsites.net"},
+        "azure-native:web:WebAppSlot": lambda: {
+            "defaultHostName": f"{inputs['name']}-{inputs['slot']}.azurewebsites.net"
+        },
+        "azure-native:keyvault:Vault": lambda: {
+            "properties": {**inputs["properties"], "vaultUri": f"https://{azure_name}.vault.azure.net/"}
+        },
+        "azure-native:dbforpostgresql:Server": lambda: {
+            "fullyQualifiedDomainName": f"{azure_name}.postgres.database.azure.com"
+        },
+        "azure-native:redisenterprise:RedisEnterprise": lambda: {
+            "hostName": f"{azure_name}.{inputs['location']}.redis.azure.net"
+        },
+        "azure-native:managedidentity:UserAssignedIdentity": lambda: {
+            "principalId": _uuid(stack, name, "principal"),
+            "clientId": _uuid(stack, name, "client"),
+        },
+        "azure-native:applicationinsights:Component": lambda: {
+            "connectionString": f"InstrumentationKey={_uuid(stack, name, 'key')}"
+        },
+        "azure-native:network:PublicIPAddress": lambda: {"ipAddress": "192.0.2.10"},
+    }
+    if type_token in extra:
+        state.update(extra[type_token]())
+    return state
+
+
+class _OfflineMocks(pulumi.runtime.Mocks):
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        return f"/offline/{args.typ}/{args.name}", {
+            **inputs,
+            **_computed(self.stack, args.typ, args.name, inputs),
+        }
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "clientId": _uuid(self.stack, "deployer-client"),
+                "objectId": _uuid(self.stack, "deployer-object"),
+                "subscriptionId": _uuid(self.stack, "subscription"),
+                "tenantId": _uuid("tenant"),
+            }, []
+        raise NotImplementedError(f"the offline plan has no stand-in for {args.token}")
+
+
+def _component_name(parent_urn: str) -> str:
+    """The logical name of the component a resource belongs to ("" at the stack's top level)."""
+    if not parent_urn or parent_urn.split("::")[-2].endswith("pulumi:pulumi:Stack"):
+        return ""
+    return parent_urn.rsplit("::", 1)[-1]
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """The mock engine, also keeping what the real engine would be asked to create."""
+
+    def __init__(self, stack_mocks: _OfflineMocks) -> None:
+        super().__init__(stack_mocks)
+        self.recorded: list[PlannedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if request.custom:
+            self.recorded.append(
+                PlannedResource(
+                    type=request.type,
+                    name=request.name,
+                    inputs=mask_secrets(rpc.deserialize_properties(request.object)),
+                    protect=bool(request.protect),
+                    ignore_changes=list(request.ignoreChanges),
+                    parent=_component_name(request.parent),
+                )
+            )
+        return super().RegisterResource(request)
+
+
+def run_offline(
+    project_dir: Path, stack: str, program: Callable[[Settings], dict[str, pulumi.Output[Any]]]
+) -> Plan:
+    """Load the stack's configuration from its files, run `program` under mocks, return the plan.
+
+    Raises SettingsError (before anything runs) when the configuration is invalid.
+    """
+    config = load_stack_config(project_dir, stack)
+    pulumi.runtime.set_all_config(config.values, config.secret_keys)
+    stack_mocks = _OfflineMocks(stack)
+    monitor = _RecordingMonitor(stack_mocks)
+    pulumi.runtime.set_mocks(stack_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    settings = load_settings()
+
+    outputs: dict[str, Any] = {}
+
+    async def resolve(exported: dict[str, pulumi.Output[Any]]) -> None:
+        # Serialized as the engine would receive stack outputs, so secrets stay marked.
+        serialized = await rpc.serialize_properties(exported, {})
+        outputs.update(mask_secrets(rpc.deserialize_properties(serialized)))
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        return resolve(program(settings))
+
+    run()
+    return Plan(stack=stack, resources=monitor.recorded, outputs=outputs)

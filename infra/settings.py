@@ -1,0 +1,278 @@
+"""The stack's settings: read once from Pulumi configuration, validated, typed.
+
+This is the only module of the Pulumi program that reads configuration. Everything else receives a
+`Settings` object. Keys, defaults and descriptions are documented in `Pulumi.yaml`; the stack files
+hold values only.
+
+What varies between stacks is split in two on purpose:
+
+* per-stack *values* that are not about size (region, hostnames, receivers) come from the stack
+  file;
+* per-stack *sizing and redundancy* live in the `SIZING` table below, so that a reviewer sees every
+  difference between staging and production in one place, and a stack file cannot quietly turn a
+  security setting off. Security settings are not settings at all: the components hard-code them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+PROJECT = "platform"
+
+StackName = Literal["staging", "production"]
+STACK_NAMES: tuple[str, ...] = get_args(StackName)
+
+# Names of the Pulumi secret configuration keys that become Key Vault secrets, by the app setting
+# (environment variable) they feed. The other secret app settings (DATABASE_URL, REDIS_URL,
+# APPLICATIONINSIGHTS_CONNECTION_STRING) are built from the resources themselves.
+SECRET_CONFIG_KEYS: dict[str, str] = {
+    "NEXTAUTH_SECRET": "nextauthSecret",
+    "STRIPE_SECRET_KEY": "stripeSecretKey",
+    "STRIPE_WEBHOOK_SECRET": "stripeWebhookSecret",
+}
+
+
+class SettingsError(Exception):
+    """The stack configuration is missing a value or holds an invalid one."""
+
+
+def _network(value: str) -> str:
+    """Accept an IPv4 or IPv6 CIDR and return it normalised (strict: no host bits set)."""
+    return str(ipaddress.ip_network(value, strict=True))
+
+
+def _vnet_space(value: str) -> str:
+    network = ipaddress.ip_network(value, strict=True)
+    if network.version != 4 or not network.is_private or network.prefixlen > 22:
+        raise ValueError("must be a private IPv4 range of /22 or larger")
+    return str(network)
+
+
+Cidr = Annotated[str, AfterValidator(_network)]
+Hostname = Annotated[
+    str,
+    StringConstraints(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"),
+]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+def _pinned_image(value: str) -> str:
+    """An image pinned to a tag or digest: `latest` (or no tag) cannot be rolled back to."""
+    if value.endswith(":latest"):
+        raise ValueError("the tag latest is not a version")
+    return value
+
+
+ImageRef = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9./_-]+(:[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$"),
+    AfterValidator(_pinned_image),
+]
+
+
+class StackConfig(BaseModel):
+    """Values the stack file may set. Field aliases are the configuration keys (without the
+    `platform:` namespace); descriptions state the expected form and appear in error messages."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    location: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{2,30}$")] = Field(
+        alias="location", description="an Azure region name in lower case, such as westeurope"
+    )
+    name_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,9}$")] = Field(
+        alias="namePrefix",
+        description="2 to 10 lower-case letters or digits, starting with a letter",
+    )
+    vnet_address_space: Annotated[str, AfterValidator(_vnet_space)] = Field(
+        alias="vnetAddressSpace", description="a private IPv4 CIDR of /22 or larger, such as 10.20.0.0/16"
+    )
+    public_hostname: Hostname = Field(
+        alias="publicHostname", description="a lower-case DNS name, such as www.example.com"
+    )
+    web_initial_image: ImageRef = Field(
+        alias="webInitialImage",
+        description="a container image pinned to a tag other than latest or to a sha256 digest",
+    )
+    web_container_port: int = Field(
+        alias="webContainerPort", ge=1, le=65535, description="a TCP port from 1 to 65535"
+    )
+    health_check_path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
+        alias="healthCheckPath", description="an absolute URL path, such as /health"
+    )
+    postgres_version: Literal["16", "17", "18"] = Field(
+        alias="postgresVersion", description="a Postgres major version: 16, 17 or 18"
+    )
+    cloudflare_ip_ranges: Annotated[list[Cidr], Field(min_length=1)] = Field(
+        alias="cloudflareIpRanges",
+        description="a non-empty JSON list of IPv4/IPv6 CIDRs (Cloudflare's published ranges)",
+    )
+    alert_emails: Annotated[list[Email], Field(min_length=1)] = Field(
+        alias="alertEmails", description="a non-empty JSON list of e-mail addresses"
+    )
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Everything that may differ between stacks apart from names: capacity and redundancy."""
+
+    app_service_sku: str
+    app_service_workers: int
+    app_service_zone_redundant: bool
+    postgres_sku: str
+    postgres_tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"]
+    postgres_storage_gb: int
+    postgres_max_connections: int
+    postgres_zone_redundant_ha: bool
+    postgres_geo_redundant_backup: bool
+    postgres_backup_retention_days: int
+    redis_sku: str
+    redis_high_availability: bool
+    log_retention_days: int
+
+
+# The one table of per-stack differences. `invoke parity` (and the tests) treat any other
+# difference between the stacks' desired state as a defect.
+SIZING: dict[str, Sizing] = {
+    "staging": Sizing(
+        app_service_sku="P0v3",
+        app_service_workers=1,
+        app_service_zone_redundant=False,
+        postgres_sku="Standard_B2s",
+        postgres_tier="Burstable",
+        postgres_storage_gb=32,
+        postgres_max_connections=200,
+        postgres_zone_redundant_ha=False,
+        postgres_geo_redundant_backup=False,
+        postgres_backup_retention_days=7,
+        redis_sku="Balanced_B0",
+        redis_high_availability=False,
+        log_retention_days=30,
+    ),
+    "production": Sizing(
+        app_service_sku="P1v3",
+        app_service_workers=3,
+        app_service_zone_redundant=True,
+        postgres_sku="Standard_D4ds_v5",
+        postgres_tier="GeneralPurpose",
+        postgres_storage_gb=256,
+        postgres_max_connections=1000,
+        postgres_zone_redundant_ha=True,
+        postgres_geo_redundant_backup=True,
+        postgres_backup_retention_days=35,
+        redis_sku="Balanced_B3",
+        redis_high_availability=True,
+        log_retention_days=90,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """The runbooks' "investigate" thresholds. The same on every stack: staging alerts on what
+    production would."""
+
+    http_5xx_percent: float = 1.0
+    http_5xx_window_minutes: int = 5
+    p95_response_ms: int = 500
+    postgres_connections_fraction: float = 0.8
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    config: StackConfig
+    sizing: Sizing
+    # Pulumi secret outputs by the app setting they feed (see SECRET_CONFIG_KEYS); never plain str.
+    secrets: Mapping[str, pulumi.Output[str]]
+    alerts: AlertThresholds = AlertThresholds()
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"project": PROJECT, "stack": self.stack, "managed-by": "pulumi"}
+
+    @property
+    def resource_prefix(self) -> str:
+        """`<namePrefix>-<stack>`: the stem of every Azure resource name."""
+        return f"{self.config.name_prefix}-{self.stack}"
+
+
+def config_keys() -> dict[str, bool]:
+    """Every configuration key the program reads, mapped to whether it is a secret."""
+    keys = {field.alias or name: False for name, field in StackConfig.model_fields.items()}
+    keys.update(dict.fromkeys(SECRET_CONFIG_KEYS.values(), True))
+    return keys
+
+
+def _parse_raw(raw: str) -> Any:
+    """Pulumi hands structured values (lists, objects) to programs as JSON text; scalars stay
+    strings (pydantic converts "3000" to 3000 where an integer is expected, and "16" stays "16")."""
+    if not raw.lstrip().startswith(("[", "{")):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _describe(error: Mapping[str, Any], key: str) -> str:
+    field = next((f for n, f in StackConfig.model_fields.items() if (f.alias or n) == key), None)
+    expected = f"; expected {field.description}" if field and field.description else ""
+    where = "".join(f"[{part}]" for part in error["loc"][1:])
+    value = error.get("input")
+    shown = "<missing>" if error["type"] == "missing" else json.dumps(value)
+    return f"{PROJECT}:{key}{where} = {shown}: {error['msg']}{expected}"
+
+
+def parse_stack_config(stack: str, values: Mapping[str, str | None]) -> StackConfig:
+    """Validate raw configuration values (strings, as Pulumi passes them) for `stack`.
+
+    Raises SettingsError naming every bad key, the value received and the expected form.
+    """
+    if stack not in SIZING:
+        raise SettingsError(f"unknown stack {stack!r}: expected one of {', '.join(sorted(SIZING))}")
+    present = {key: _parse_raw(value) for key, value in values.items() if value is not None}
+    try:
+        return StackConfig.model_validate(present)
+    except ValidationError as exc:
+        problems = [_describe(err, str(err["loc"][0])) for err in exc.errors()]
+        raise SettingsError(
+            f"invalid configuration for stack {stack!r}:\n  " + "\n  ".join(problems)
+        ) from None
+
+
+def load_settings() -> Settings:
+    """Read the running stack's configuration. Call once, from the program's entry point."""
+    stack = pulumi.get_stack()
+    config = pulumi.Config(PROJECT)
+    plain_keys = [key for key, secret in config_keys().items() if not secret]
+    stack_config = parse_stack_config(stack, {key: config.get(key) for key in plain_keys})
+
+    secrets: dict[str, pulumi.Output[str]] = {}
+    missing: list[str] = []
+    for app_setting, key in SECRET_CONFIG_KEYS.items():
+        value = config.get_secret(key)
+        if value is None:
+            missing.append(key)
+        else:
+            secrets[app_setting] = value
+    if missing:
+        raise SettingsError(
+            f"missing secret configuration for stack {stack!r}: "
+            + ", ".join(f"{PROJECT}:{key}" for key in missing)
+            + f"; set each with `pulumi config set --secret {PROJECT}:<key> --stack {stack}`"
+        )
+    return Settings(stack=stack, config=stack_config, sizing=SIZING[stack], secrets=secrets)

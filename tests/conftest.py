@@ -1,0 +1,34 @@
+"""Shared fixtures. Nothing runs at import: plans are built on first use, once per test process."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra.offline import Plan
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STACKS = ("staging", "production")
+
+
+@functools.cache
+def _plan(stack: str) -> Plan:
+    from infra.offline import run_offline
+    from infra.program import build
+
+    return run_offline(PROJECT_DIR, stack, build)
+
+
+@pytest.fixture
+def plan_of() -> Callable[[str], Plan]:
+    """The offline plan of a committed stack file (built under Pulumi's mocks)."""
+    return _plan
+
+
+@pytest.fixture(params=STACKS)
+def plan(request: pytest.FixtureRequest) -> Plan:
+    """Each stack's plan in turn: a test using it runs once per stack."""
+    return _plan(request.param)

@@ -1,0 +1,54 @@
+"""Key Vault and the app's secrets in it."""
+
+from __future__ import annotations
+
+from infra.azure.app_secrets import KEY_VAULT_SECRETS_USER
+from infra.azure.key_vault import key_vault_reference, secret_name
+from infra.offline import SECRET, Plan
+from infra.program import SECRET_APP_SETTINGS
+
+VAULT = "azure-native:keyvault:Vault"
+
+
+def test_vault_uses_rbac_purge_protection_and_90_day_soft_delete(plan: Plan) -> None:
+    properties = plan.one(VAULT).inputs["properties"]
+    assert properties["enableRbacAuthorization"] is True
+    assert properties["enablePurgeProtection"] is True
+    assert properties["enableSoftDelete"] is True
+    assert properties["softDeleteRetentionInDays"] == 90
+
+
+def test_vault_is_private(plan: Plan) -> None:
+    properties = plan.one(VAULT).inputs["properties"]
+    assert properties["publicNetworkAccess"] == "Disabled"
+    assert properties["networkAcls"]["defaultAction"] == "Deny"
+    endpoint = plan.one("azure-native:network:PrivateEndpoint", "key-vault-private-link-endpoint")
+    assert endpoint.inputs["privateLinkServiceConnections"][0]["groupIds"] == ["vault"]
+
+
+def test_vault_is_protected_from_deletion(plan: Plan) -> None:
+    assert plan.one(VAULT).protect is True
+
+
+def test_one_secret_per_secret_setting_and_every_value_is_a_pulumi_secret(plan: Plan) -> None:
+    secrets = plan.of_type("azure-native:keyvault:Secret")
+    assert sorted(s.inputs["secretName"] for s in secrets) == sorted(map(secret_name, SECRET_APP_SETTINGS))
+    # The whole properties object (value included) reaches the engine marked secret.
+    assert {s.inputs["properties"] for s in secrets} == {SECRET}
+
+
+def test_both_slots_may_read_secrets_and_nothing_else_can(plan: Plan) -> None:
+    readers = [
+        r
+        for r in plan.of_type("azure-native:authorization:RoleAssignment")
+        if r.inputs["roleDefinitionId"].endswith(KEY_VAULT_SECRETS_USER)
+    ]
+    assert sorted(r.name for r in readers) == ["app-secrets-production-reader", "app-secrets-staging-reader"]
+    assert {r.inputs["principalType"] for r in readers} == {"ServicePrincipal"}
+
+
+def test_reference_format_is_versionless() -> None:
+    assert (
+        key_vault_reference("https://kv.vault.azure.net/", "STRIPE_SECRET_KEY")
+        == "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/stripe-secret-key/)"
+    )
