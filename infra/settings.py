@@ -19,7 +19,7 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import pulumi
 from pydantic import (
@@ -33,8 +33,8 @@ from pydantic import (
 
 PROJECT = "platform"
 
-StackName = Literal["staging", "production"]
-STACK_NAMES: tuple[str, ...] = get_args(StackName)
+# The stacks this project has; SIZING holds one row for each.
+STACK_NAMES = ("staging", "production")
 
 # Names of the Pulumi secret configuration keys that become Key Vault secrets, by the app setting
 # (environment variable) they feed. The other secret app settings (DATABASE_URL, REDIS_URL,
@@ -242,8 +242,8 @@ def parse_stack_config(stack: str, values: Mapping[str, str | None]) -> StackCon
 
     Raises SettingsError naming every bad key, the value received and the expected form.
     """
-    if stack not in SIZING:
-        raise SettingsError(f"unknown stack {stack!r}: expected one of {', '.join(sorted(SIZING))}")
+    if stack not in STACK_NAMES:
+        raise SettingsError(f"unknown stack {stack!r}: expected one of {', '.join(STACK_NAMES)}")
     present = {key: _parse_raw(value) for key, value in values.items() if value is not None}
     try:
         return StackConfig.model_validate(present)

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import dbforpostgresql, privatedns
+from pulumi_azure_native import dbforpostgresql
 
 from infra.azure.diagnostics import send_to_workspace
 from infra.azure.network import Network
 from infra.azure.placement import Placement
+from infra.azure.private_link import private_dns_zone
 from infra.azure.web_app import AppIdentity
 
 DATABASE_NAME = "app"
@@ -52,23 +53,12 @@ class Postgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         server_name = placement.name("pg")
 
-        zone = privatedns.PrivateZone(
-            f"{name}-zone",
-            private_zone_name=f"{server_name}.private.postgres.database.azure.com",
-            resource_group_name=placement.resource_group_name,
-            location="global",
-            tags=dict(placement.tags),
-            opts=child,
-        )
-        zone_link = privatedns.VirtualNetworkLink(
-            f"{name}-zone-link",
-            private_zone_name=zone.name,
-            resource_group_name=placement.resource_group_name,
-            location="global",
-            registration_enabled=False,
-            virtual_network=privatedns.SubResourceArgs(id=network.vnet_id),
-            tags=dict(placement.tags),
-            opts=child,
+        zone, zone_link = private_dns_zone(
+            name,
+            placement,
+            f"{server_name}.private.postgres.database.azure.com",
+            network.vnet_id,
+            parent=self,
         )
         server = dbforpostgresql.Server(
             f"{name}-server",

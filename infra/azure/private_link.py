@@ -9,6 +9,32 @@ from pulumi_azure_native import network, privatedns
 from infra.azure.placement import Placement
 
 
+def private_dns_zone(
+    name: str, placement: Placement, zone_name: str, vnet_id: pulumi.Input[str], parent: pulumi.Resource
+) -> tuple[privatedns.PrivateZone, privatedns.VirtualNetworkLink]:
+    """A private DNS zone resolvable from inside the virtual network (and only there)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    zone = privatedns.PrivateZone(
+        f"{name}-zone",
+        private_zone_name=zone_name,
+        resource_group_name=placement.resource_group_name,
+        location="global",
+        tags=dict(placement.tags),
+        opts=child,
+    )
+    link = privatedns.VirtualNetworkLink(
+        f"{name}-zone-link",
+        private_zone_name=zone.name,
+        resource_group_name=placement.resource_group_name,
+        location="global",
+        registration_enabled=False,
+        virtual_network=privatedns.SubResourceArgs(id=vnet_id),
+        tags=dict(placement.tags),
+        opts=child,
+    )
+    return zone, link
+
+
 class PrivateLink(pulumi.ComponentResource):
     def __init__(
         self,
@@ -25,24 +51,7 @@ class PrivateLink(pulumi.ComponentResource):
         super().__init__("platform:azure:PrivateLink", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        zone = privatedns.PrivateZone(
-            f"{name}-zone",
-            private_zone_name=dns_zone,
-            resource_group_name=placement.resource_group_name,
-            location="global",
-            tags=dict(placement.tags),
-            opts=child,
-        )
-        privatedns.VirtualNetworkLink(
-            f"{name}-zone-link",
-            private_zone_name=zone.name,
-            resource_group_name=placement.resource_group_name,
-            location="global",
-            registration_enabled=False,
-            virtual_network=privatedns.SubResourceArgs(id=vnet_id),
-            tags=dict(placement.tags),
-            opts=child,
-        )
+        zone, _ = private_dns_zone(name, placement, dns_zone, vnet_id, parent=self)
         endpoint = network.PrivateEndpoint(
             f"{name}-endpoint",
             private_endpoint_name=placement.name(f"{group_id.lower()}-pe"),

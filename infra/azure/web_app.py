@@ -144,36 +144,23 @@ class WebApp(pulumi.ComponentResource):
             opts=child,
         )
         # Images are pushed to a registry, never uploaded: basic-auth publishing stays off.
-        web.WebAppFtpAllowed(
-            f"{name}-ftp-basic-auth",
-            name=app.name,
-            resource_group_name=placement.resource_group_name,
-            allow=False,
-            opts=child,
-        )
-        web.WebAppScmAllowed(
-            f"{name}-scm-basic-auth",
-            name=app.name,
-            resource_group_name=placement.resource_group_name,
-            allow=False,
-            opts=child,
-        )
-        web.WebAppFtpAllowedSlot(
-            f"{name}-staging-ftp-basic-auth",
-            name=app.name,
-            slot=STAGING_SLOT,
-            resource_group_name=placement.resource_group_name,
-            allow=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[staging]),
-        )
-        web.WebAppScmAllowedSlot(
-            f"{name}-staging-scm-basic-auth",
-            name=app.name,
-            slot=STAGING_SLOT,
-            resource_group_name=placement.resource_group_name,
-            allow=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[staging]),
-        )
+        for protocol, policy in (("ftp", web.WebAppFtpAllowed), ("scm", web.WebAppScmAllowed)):
+            policy(
+                f"{name}-{protocol}-basic-auth",
+                name=app.name,
+                resource_group_name=placement.resource_group_name,
+                allow=False,
+                opts=child,
+            )
+        for protocol, slot_policy in (("ftp", web.WebAppFtpAllowedSlot), ("scm", web.WebAppScmAllowedSlot)):
+            slot_policy(
+                f"{name}-staging-{protocol}-basic-auth",
+                name=app.name,
+                slot=STAGING_SLOT,
+                resource_group_name=placement.resource_group_name,
+                allow=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[staging]),
+            )
         send_to_workspace(f"{name}-app-diagnostics", app.id, args.workspace_id, parent=self)
         send_to_workspace(f"{name}-staging-diagnostics", staging.id, args.workspace_id, parent=self)
 

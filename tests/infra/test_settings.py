@@ -74,7 +74,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_unknown_stack_is_refused() -> None:
-    with pytest.raises(SettingsError, match=r"unknown stack 'prod': expected one of production, staging"):
+    with pytest.raises(SettingsError, match=r"unknown stack 'prod': expected one of staging, production"):
         parse_stack_config("prod", committed_values("staging"))
 
 
