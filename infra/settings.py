@@ -233,7 +233,12 @@ def _describe(error: Mapping[str, Any], key: str) -> str:
     expected = f"; expected {field.description}" if field and field.description else ""
     where = "".join(f"[{part}]" for part in error["loc"][1:])
     value = error.get("input")
-    shown = "<missing>" if error["type"] == "missing" else json.dumps(value)
+    if error["type"] == "missing":
+        shown = "<missing>"
+    elif key in SECRET_CONFIG_KEYS.values():
+        shown = "[secret]"  # an error message is printed and logged: never a secret's value
+    else:
+        shown = json.dumps(value)
     return f"{PROJECT}:{key}{where} = {shown}: {error['msg']}{expected}"
 
 

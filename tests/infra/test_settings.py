@@ -73,6 +73,14 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "platform:webContainerPort" in str(raised.value)
 
 
+def test_a_secret_in_the_wrong_place_is_reported_without_its_value() -> None:
+    values = {**committed_values("staging"), "stripeSecretKey": "sk_test_do_not_print"}
+    with pytest.raises(SettingsError) as raised:
+        parse_stack_config("staging", values)
+    assert "platform:stripeSecretKey = [secret]" in str(raised.value)
+    assert "sk_test_do_not_print" not in str(raised.value)
+
+
 def test_unknown_stack_is_refused() -> None:
     with pytest.raises(SettingsError, match=r"unknown stack 'prod': expected one of staging, production"):
         parse_stack_config("prod", committed_values("staging"))
