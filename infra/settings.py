@@ -144,8 +144,8 @@ class Sizing:
     log_retention_days: int
 
 
-# The one table of per-stack differences. `invoke parity` (and the tests) treat any other
-# difference between the stacks' desired state as a defect.
+# The one table of per-stack differences. tests/infra/test_program.py treats any other difference
+# between the stacks' desired state as a defect (issue 4's `invoke parity` will too).
 SIZING: dict[str, Sizing] = {
     "staging": Sizing(
         app_service_sku="P0v3",
