@@ -1,20 +1,244 @@
 """Operator tasks. Thin on purpose: parse arguments, call the library, show the result.
 
-Exit codes: 0 done, 1 unexpected failure, 2 bad input.
+Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 refused with nothing changed (lock held,
+precondition not met, sandbox not running), 4 a gate failed (rolled back, or held with --hold).
+
+Release tasks import nothing from Pulumi or any cloud SDK: `invoke status` must stay fast.
 """
 
 from __future__ import annotations
 
 import json as json_module
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+if TYPE_CHECKING:
+    from releases.console import ConsoleProgress
+    from releases.engine import Engine
+    from releases.journal import Journal
+    from releases.settings import ReleaseSettings
+
 PROJECT_DIR = Path(__file__).resolve().parent
 EXIT_BAD_INPUT = 2
+
+# Per-environment release settings over the runbook defaults (releases/settings.py). The sandbox
+# bakes for seconds so that a whole rehearsal takes about a minute and a half.
+DEFAULTS: dict[str, Any] = {
+    "releases": {
+        "default_environment": "sandbox",
+        "default_service": "web",
+        "state_dir": ".state",
+        "sandbox": {
+            "lease_seconds": 10,
+            "health": {"consecutive": 5, "interval_seconds": 0.2, "timeout_seconds": 15},
+            "analysis": {"bake_seconds": 8, "interval_seconds": 1, "window_seconds": 10, "min_requests": 50},
+            "verify_seconds": 5,
+        },
+        "staging": {"analysis": {"bake_seconds": 120}, "verify_seconds": 120},
+        "production": {"confirm": True},
+    }
+}
+
+
+def _plain(value: Any) -> Any:
+    """invoke's configuration proxies as plain dicts and lists, for validation."""
+    if hasattr(value, "keys"):
+        return {key: _plain(value[key]) for key in value}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _settings(c: Context) -> ReleaseSettings:
+    from releases.settings import load_release_settings
+
+    return load_release_settings(_plain(c.config.releases), PROJECT_DIR)
+
+
+@contextmanager
+def _operator_errors() -> Iterator[None]:
+    """Domain errors become a message and their exit code; anything else is a bug (exit 1)."""
+    from releases.errors import ReleaseError
+
+    try:
+        yield
+    except ReleaseError as error:
+        raise Exit(f"{type(error).__name__.lower()}: {error}", code=error.exit_code) from None
+
+
+def _journal(settings: ReleaseSettings) -> Journal:
+    import getpass
+
+    from releases.journal import Journal
+
+    return Journal(settings.journal_path, operator=getpass.getuser())
+
+
+def _engine(c: Context, env: str, service: str, progress: ConsoleProgress | None = None) -> Engine:
+    from releases.engine import Engine
+    from releases.environments import connect
+
+    settings = _settings(c)
+    environment = env or c.config.releases.default_environment
+    service = service or c.config.releases.default_service
+    targets = connect(settings, environment, service)
+    return Engine(
+        environment, service, targets, settings.environment(environment), _journal(settings), progress
+    )
+
+
+def _parse_percent(text: str) -> int:
+    from releases.engine import validate_percent
+    from releases.errors import BadInput
+
+    if not text.strip().isdigit():
+        raise BadInput(f"--percent must be a whole number from 1 to 100, got {text!r}")
+    return validate_percent(int(text))
+
+
+def _confirm(c: Context, env: str, yes: bool, what: str) -> None:
+    from releases.errors import Refused
+
+    environment = env or c.config.releases.default_environment
+    if yes or not _settings(c).environment(environment).confirm:
+        return
+    if not sys.stdin.isatty():
+        raise Refused(f"{what} in {environment} needs confirmation: pass --yes (no terminal to ask on)")
+    if input(f"{what} in {environment}. Proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise Refused("not confirmed; nothing was changed")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+@task(
+    help={
+        "percent": "1-99 sets the canary weight; 100 promotes (swap, then all traffic to stable)",
+        "version": "the version to release; required on the first step (deploys it to the staging slot)",
+        "env": "sandbox (default), staging or production",
+        "service": "web (default) or api",
+        "auto": "walk every step (10 -> 50 -> 100 by default) with its gates",
+        "dry_run": "observe and print the plan, change nothing",
+        "yes": "do not ask for confirmation (production asks otherwise)",
+        "hold": "when a gate fails, keep traffic as it is instead of rolling back",
+    }
+)
+def release(
+    c: Context,
+    percent: str = "",
+    version: str = "",
+    env: str = "",
+    service: str = "",
+    auto: bool = False,
+    dry_run: bool = False,
+    yes: bool = False,
+    hold: bool = False,
+) -> None:
+    """Move a release one step (--percent N) or all the way (--auto), with health and metric gates."""
+    from releases.console import ConsoleProgress, describe_result, plan_table
+    from releases.errors import BadInput
+
+    console = _console()
+    with _operator_errors():
+        if auto == bool(percent):
+            raise BadInput("give exactly one of --percent N (1-100) or --auto")
+        step = None if auto else _parse_percent(percent)
+        progress = ConsoleProgress(console)
+        engine = _engine(c, env, service, progress)
+        if not dry_run:
+            _confirm(c, env, yes, f"releasing {service or 'the service'}")
+        try:
+            if step is None:
+                results = engine.auto(version or None, hold=hold, dry_run=dry_run)
+            else:
+                results = [engine.release(step, version or None, hold=hold, dry_run=dry_run)]
+        finally:
+            progress.close()
+        for result in results:
+            if result.actions:
+                title = "plan (dry run, nothing changed)" if dry_run else "done"
+                console.print(plan_table(result.actions, f"{engine.environment}/{engine.service}: {title}"))
+        console.print(describe_result(results[-1]), highlight=False)
+
+
+@task(
+    help={
+        "env": "sandbox (default), staging or production",
+        "service": "web (default) or api",
+        "dry_run": "observe and print the plan, change nothing",
+        "yes": "do not ask for confirmation (production asks otherwise)",
+    }
+)
+def rollback(c: Context, env: str = "", service: str = "", dry_run: bool = False, yes: bool = False) -> None:
+    """Put all traffic back on the previous version: weights to stable, and a swap back if promoted."""
+    from releases.console import describe_result, plan_table
+
+    console = _console()
+    with _operator_errors():
+        engine = _engine(c, env, service)
+        if not dry_run:
+            _confirm(c, env, yes, f"rolling back {service or 'the service'}")
+        result = engine.rollback(dry_run=dry_run)
+        if result.actions:
+            title = "plan (dry run, nothing changed)" if dry_run else "rolled back"
+            console.print(plan_table(result.actions, f"{engine.environment}/{engine.service}: {title}"))
+        console.print(describe_result(result), highlight=False)
+
+
+@task(
+    help={
+        "env": "sandbox (default), staging or production",
+        "service": "one service (default: every service of the environment)",
+        "json": "print one JSON document instead of a table",
+    }
+)
+def status(c: Context, env: str = "", service: str = "", json_: bool = False) -> None:
+    """Weights, what each slot serves, the release in flight and who holds the lock."""
+    from releases.console import status_document, status_table
+    from releases.environments import topology
+
+    with _operator_errors():
+        settings = _settings(c)
+        environment = env or c.config.releases.default_environment
+        services = [service] if service else sorted(topology(settings, environment).services)
+        statuses = [_engine(c, environment, name).status() for name in services]
+    if json_:
+        print(json_module.dumps(status_document(statuses), indent=2))
+    else:
+        _console().print(status_table(statuses))
+
+
+@task(
+    help={
+        "env": "only this environment",
+        "service": "only this service",
+        "json": "print one JSON document instead of a table",
+    }
+)
+def history(c: Context, env: str = "", service: str = "", json_: bool = False) -> None:
+    """Every release in the journal, oldest first, with its outcome."""
+    from releases.console import history_document, history_table
+
+    with _operator_errors():
+        settings = _settings(c)
+        if env:
+            settings.environment(env)
+        records = _journal(settings).releases(env or None, service or None)
+    if json_:
+        print(json_module.dumps(history_document(records), indent=2))
+    else:
+        _console().print(history_table(records))
 
 
 @task(
@@ -26,7 +250,7 @@ EXIT_BAD_INPUT = 2
 def plan(c: Context, env: str = "", json_: bool = False) -> None:
     """Show what a stack declares, offline: the Pulumi program under Pulumi's mocks, no
     credentials and no Pulumi CLI. Secret values are shown as "[secret]"."""
-    # Imported here so that `invoke --list` and future release tasks never load Pulumi.
+    # Imported here so that `invoke --list` and the release tasks never load Pulumi.
     from infra.offline import run_offline
     from infra.program import build
     from infra.settings import SettingsError
@@ -41,11 +265,142 @@ def plan(c: Context, env: str = "", json_: bool = False) -> None:
     if json_:
         print(json_module.dumps(result.to_json(), indent=2, sort_keys=True))
     else:
-        from rich.console import Console
-
         from infra.inventory import inventory
 
-        Console().print(inventory(result))
+        _console().print(inventory(result))
 
 
-namespace = Collection(plan)
+@task(
+    help={
+        "json": "where to write the JSON report (default: <state dir>/rehearsal/report.json)",
+        "rate": "requests per second of steady load through HAProxy (default 200)",
+        "keep": "leave the sandbox running afterwards (default: take it down)",
+    }
+)
+def rehearse(c: Context, json_: str = "", rate: str = "200", keep: bool = False) -> None:
+    """The main job: a fresh sandbox under steady load, a good release, a bad release caught by
+    the gates, and a promotion rolled back by hand; prints a summary and writes a JSON report."""
+    from releases.console import rehearsal_table
+    from releases.errors import BadInput
+    from releases.rehearsal.run import Rehearsal, write_report
+
+    console = _console()
+    with _operator_errors():
+        try:
+            requests_per_second = float(rate)
+        except ValueError:
+            raise BadInput(f"--rate must be a number of requests per second (200), got {rate!r}") from None
+        if not 1 <= requests_per_second <= 1000:
+            raise BadInput(f"--rate must be between 1 and 1000 requests per second, got {rate}")
+        settings = _settings(c)
+        report_path = Path(json_) if json_ else settings.state_dir / "rehearsal" / "report.json"
+        rehearsal = Rehearsal(settings, PROJECT_DIR, requests_per_second, progress=console.print)
+        report = rehearsal.run(keep=keep)
+        write_report(report, report_path)
+    console.print(rehearsal_table(report))
+    console.print(f"report: {report_path}", highlight=False)
+    if not report.as_expected:
+        raise Exit("rehearsal: a scenario did not end as expected (see the table above)", code=1)
+
+
+# -- the sandbox ---------------------------------------------------------------------------------
+
+
+def _sandbox(c: Context) -> Any:
+    from releases.sandbox.environment import Sandbox
+
+    return Sandbox(_settings(c).sandbox_dir)
+
+
+def _sandbox_table(c: Context) -> Any:
+    from rich.table import Table
+
+    sandbox = _sandbox(c)
+    state = sandbox.state()
+    table = Table(title=f"sandbox ({sandbox.layout.root})", title_justify="left")
+    for column in ("process", "pid", "running"):
+        table.add_column(column)
+    for item in sandbox.process_status():
+        table.add_row(item.name, str(item.pid), "yes" if item.running else "NO")
+    if state is not None:
+        for name, ports in state.services.items():
+            table.add_row(f"{name} (via HAProxy)", "", f"http://127.0.0.1:{ports.frontend}/")
+        table.add_row("prometheus", "", f"http://127.0.0.1:{state.prometheus_port}/")
+    return table
+
+
+@task
+def sandbox_up(c: Context) -> None:
+    """Start HAProxy, Prometheus and two slot processes per service on 127.0.0.1 (idempotent)."""
+    with _operator_errors():
+        settings = _settings(c)
+        _sandbox(c).up()
+        _journal(settings).abandon_in_flight("sandbox")
+    _console().print(_sandbox_table(c))
+
+
+@task
+def sandbox_down(c: Context) -> None:
+    """Stop every sandbox process (by pid) and remove the sandbox directory."""
+    with _operator_errors():
+        settings = _settings(c)
+        stopped = _sandbox(c).down()
+        abandoned = _journal(settings).abandon_in_flight("sandbox")
+    print(f"stopped {len(stopped)} process(es): {', '.join(stopped) or 'none running'}")
+    if abandoned:
+        print(f"{abandoned} unfinished sandbox release(s) marked abandoned in the journal")
+
+
+@task(name="status")
+def sandbox_status(c: Context) -> None:
+    """The sandbox's processes and addresses. Exits 3 when it is not (completely) running."""
+    from releases.errors import Refused
+
+    console = _console()
+    with _operator_errors():
+        sandbox = _sandbox(c)
+        if sandbox.state() is not None:
+            console.print(_sandbox_table(c))
+        if not sandbox.is_running():
+            raise Refused("the sandbox is not running; start it with `invoke sandbox.up`")
+
+
+@task(
+    help={
+        "version": "the version the staging slot should run (required)",
+        "service": "web (default) or api",
+        "error_rate": "fraction of page requests answered with an injected 500 (0 to 1)",
+        "latency_ms": "milliseconds added to every page request",
+        "unhealthy": "make /health and /health/ready report the slot unhealthy",
+    }
+)
+def sandbox_deploy(
+    c: Context, version: str = "", service: str = "", error_rate: str = "0", latency_ms: str = "0",
+    unhealthy: bool = False,
+) -> None:  # fmt: skip
+    """Put a version on a service's staging slot, optionally with an injected fault."""
+    from releases.errors import BadInput
+
+    with _operator_errors():
+        if not version.strip():
+            raise BadInput("--version is required: the version the staging slot should run")
+        try:
+            rate, latency = float(error_rate), int(latency_ms)
+        except ValueError:
+            raise BadInput(
+                f"--error-rate must be a fraction (0.2) and --latency-ms whole milliseconds (300), "
+                f"got {error_rate!r} and {latency_ms!r}"
+            ) from None
+        colour = _sandbox(c).deploy(
+            service or c.config.releases.default_service, version.strip(),
+            error_rate=rate, latency_ms=latency, unhealthy=unhealthy,
+        )  # fmt: skip
+    print(f"{version} deployed to the {colour} slot (staging)")
+
+
+sandbox = Collection(
+    "sandbox", up=sandbox_up, down=sandbox_down, status=sandbox_status, deploy=sandbox_deploy
+)
+
+namespace = Collection(release, rollback, status, history, rehearse, plan, sandbox)
+namespace.configure(DEFAULTS)

@@ -1,0 +1,441 @@
+"""The release engine: observe -> plan -> act -> verify (DESIGN.md sections 3 and 5).
+
+Every command reads the live state first and derives what to do from it, so running a command
+twice changes nothing the second time and rerunning after a crash continues from wherever the
+world actually is. The journal supplies what the world cannot tell: which version is being
+released and which version it replaces.
+
+A release of V:  deploy V to staging -> health gate -> canary 10% -> bake -> 50% -> bake ->
+promote (swap, then at once weights back to stable) -> verify bake -> promoted.
+A failed gate rolls back: before the swap one weight write; after it a swap back.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from releases import gates
+from releases.errors import BadInput, GateFailed, Refused, VerificationFailed
+from releases.gates import BakeResult, Progress
+from releases.journal import Journal
+from releases.lock import LockHolder, ReleaseLock, current_holder
+from releases.model import LiveState, Outcome, Pool, ReleaseRecord, Weights
+from releases.settings import EnvironmentSettings
+from releases.targets.base import Targets
+
+
+class Step(enum.StrEnum):
+    DEPLOY = "deploy"
+    HEALTH = "health gate"
+    WEIGHTS = "set weights"
+    BAKE = "bake"
+    SWAP = "swap slots"
+    VERIFY = "verify"
+
+
+@dataclass(frozen=True)
+class Action:
+    step: Step
+    description: str
+    weights: Weights | None = None
+    percent: int | None = None
+
+
+@dataclass
+class Result:
+    """What a command did: the plan, whether it ran, and the release it concerned."""
+
+    actions: list[Action]
+    release: ReleaseRecord | None
+    executed: bool
+    bakes: list[BakeResult] = field(default_factory=list)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Status:
+    environment: str
+    service: str
+    live: LiveState
+    release: ReleaseRecord | None
+    lock: LockHolder | None
+
+
+def validate_percent(percent: int) -> int:
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
+        raise BadInput(
+            f"--percent must be a whole number from 1 to 100 (1-99 sets the canary weight, 100 promotes), "
+            f"got {percent!r}"
+        )
+    return percent
+
+
+class Engine:
+    def __init__(
+        self,
+        environment: str,
+        service: str,
+        targets: Targets,
+        settings: EnvironmentSettings,
+        journal: Journal,
+        progress: Progress | None = None,
+        clock: gates.Clock = time.monotonic,
+        sleep: gates.Sleep = time.sleep,
+    ) -> None:
+        self.environment = environment
+        self.service = service
+        self.targets = targets
+        self.settings = settings
+        self.journal = journal
+        self.progress = progress or Progress()
+        self.clock = clock
+        self.sleep = sleep
+        self._lock: ReleaseLock | None = None
+
+    # -- observe ---------------------------------------------------------------------------------
+
+    def observe(self) -> LiveState:
+        production, staging = self.targets.slots.probe()
+        return LiveState(
+            weights=self.targets.router.read_weights(),
+            production=production,
+            staging=staging,
+            canary_pool_up=self.targets.router.pool_up(Pool.CANARY),
+        )
+
+    def status(self) -> Status:
+        return Status(
+            environment=self.environment,
+            service=self.service,
+            live=self.observe(),
+            release=self.journal.latest_release(self.environment, self.service),
+            lock=current_holder(self.journal, self.environment, self.service),
+        )
+
+    # -- plan ------------------------------------------------------------------------------------
+
+    def _in_flight(self) -> ReleaseRecord | None:
+        record = self.journal.latest_release(self.environment, self.service)
+        return record if record is not None and record.in_flight else None
+
+    def _target_version(self, live: LiveState, version: str | None) -> tuple[str, ReleaseRecord | None]:
+        active = self._in_flight()
+        if active is not None:
+            if version is not None and version != active.version:
+                raise Refused(
+                    f"the release of {active.version} to {self.service} in {self.environment} is in flight "
+                    f"(at {active.last_percent or 0}%); finish it or `invoke rollback` before "
+                    f"releasing {version}"
+                )
+            return active.version, active
+        if version is None:
+            raise BadInput(
+                f"no release of {self.service} is in flight in {self.environment}: the first step needs "
+                "--version V (the version to put on the staging slot)"
+            )
+        if live.production.version == version:
+            raise Refused(f"production already serves {version}; nothing to release")
+        return version, None
+
+    def plan_step(self, live: LiveState, version: str, percent: int) -> list[Action]:
+        """The actions that take the live state to `percent` for `version`, and nothing more."""
+        actions: list[Action] = []
+        promoted = live.production.version == version
+        if percent < 100 and promoted:
+            raise Refused(
+                f"{version} already serves production (promoted); shifting canary weight now would send "
+                f"users to the previous version. Use `invoke release --percent 100` to finish or "
+                "`invoke rollback`"
+            )
+        if not promoted:
+            if live.staging.version != version:
+                if live.weights.canary > 0:
+                    raise Refused(
+                        f"the staging slot serves {live.staging.version}, not {version}, and takes "
+                        f"{live.weights.canary_share:.0%} of traffic; `invoke rollback` first"
+                    )
+                actions.append(Action(Step.DEPLOY, f"deploy {version} to the staging slot"))
+            actions.append(
+                Action(
+                    Step.HEALTH,
+                    f"staging reports healthy, ready and {version} "
+                    f"{self.settings.health.consecutive} times in a row",
+                )
+            )
+        if percent < 100:
+            target = Weights.canary_percent(percent)
+            if not live.weights.matches(target):
+                actions.append(Action(Step.WEIGHTS, f"weights {live.weights} -> {target}", target, percent))
+            actions.append(
+                Action(
+                    Step.BAKE,
+                    f"bake {self.settings.analysis.bake_seconds:g} s at {percent}%",
+                    percent=percent,
+                )
+            )
+        else:
+            if not promoted:
+                actions.append(
+                    Action(Step.SWAP, f"swap slots: production {live.production.version} -> {version}")
+                )
+            if not live.weights.matches(Weights.all_stable()):
+                actions.append(
+                    Action(
+                        Step.WEIGHTS,
+                        f"weights {live.weights} -> {Weights.all_stable()}",
+                        Weights.all_stable(),
+                        100,
+                    )
+                )
+            actions.append(
+                Action(
+                    Step.VERIFY,
+                    f"verify production serves {version}, bake {self.settings.verify_seconds:g} s",
+                )
+            )
+        return actions
+
+    def plan_rollback(self, live: LiveState, record: ReleaseRecord) -> list[Action]:
+        actions: list[Action] = []
+        if live.production.version == record.version and record.previous_version is not None:
+            if live.staging.version != record.previous_version:
+                raise Refused(
+                    f"{record.version} was promoted and the staging slot now serves {live.staging.version}, "
+                    f"not {record.previous_version}; a swap would not restore it. Release "
+                    f"{record.previous_version} again instead"
+                )
+            if not live.staging.serving:
+                raise Refused(
+                    f"the staging slot (serving {record.previous_version}) is not healthy "
+                    f"({live.staging.detail}); swapping back would send users to it"
+                )
+            actions.append(
+                Action(Step.SWAP, f"swap slots: production {record.version} -> {record.previous_version}")
+            )
+        if not live.weights.matches(Weights.all_stable()):
+            actions.append(
+                Action(
+                    Step.WEIGHTS, f"weights {live.weights} -> {Weights.all_stable()}", Weights.all_stable(), 0
+                )
+            )
+        return actions
+
+    # -- act and verify --------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with ReleaseLock(self.journal, self.environment, self.service, self.settings.lease_seconds) as lock:
+            self._lock = lock
+            try:
+                yield
+            finally:
+                self._lock = None
+
+    def _intent(self, record: ReleaseRecord | None, action: Action) -> None:
+        if self._lock is not None:
+            self._lock.ensure_held()
+        self.journal.record(self.environment, self.service, "intent", action.step.value,
+                            record.id if record else None, description=action.description,
+                            percent=action.percent)  # fmt: skip
+
+    def _outcome(self, record: ReleaseRecord | None, action: Action, **detail: object) -> None:
+        self.journal.record(self.environment, self.service, "outcome", action.step.value,
+                            record.id if record else None, description=action.description,
+                            percent=action.percent, **detail)  # fmt: skip
+
+    def _write_weights(self, record: ReleaseRecord | None, action: Action) -> None:
+        assert action.weights is not None
+        self._intent(record, action)
+        self.targets.router.write_weights(action.weights)
+        self._verify_weights(action.weights)
+        if record is not None and action.percent is not None:
+            self.journal.set_percent(record, action.percent)
+        self._outcome(record, action, weights=str(action.weights))
+
+    def _verify_weights(self, expected: Weights) -> None:
+        observed = self.targets.router.read_weights()
+        if not observed.matches(expected):
+            raise VerificationFailed(f"weights read back as {observed} after writing {expected}")
+
+    def _verify_slots(self, production: str | None, staging: str | None) -> None:
+        observed_production, observed_staging = self.targets.slots.probe()
+        if (production and observed_production.version != production) or (
+            staging and observed_staging.version != staging
+        ):
+            raise VerificationFailed(
+                f"after the swap production serves {observed_production.version} and staging "
+                f"{observed_staging.version}; expected {production} and {staging}"
+            )
+
+    def _bake(self, record: ReleaseRecord, action: Action, label: str, duration: float, pool: Pool,
+              compare: bool) -> BakeResult:  # fmt: skip
+        self._intent(record, action)
+        result = gates.bake(label, duration, pool, self.targets.metrics, self.settings.analysis,
+                            self.progress, compare, self.clock, self.sleep)  # fmt: skip
+        last = result.analyses[-1] if result.analyses else None
+        self.journal.record(
+            self.environment, self.service, "gate", action.step.value, record.id,
+            percent=action.percent, verdict=result.verdict.value, reasons=list(result.reasons),
+            analyses=len(result.analyses),
+            requests=last.judged.requests if last else None,
+            error_rate=last.judged.error_rate if last else None,
+            p95_seconds=last.judged.p95_seconds if last else None,
+            p_value=last.p_value if last else None,
+        )  # fmt: skip
+        return result
+
+    def _execute(self, record: ReleaseRecord, actions: list[Action], hold: bool) -> list[BakeResult]:
+        bakes = []
+        for action in actions:
+            if action.step is Step.DEPLOY:
+                self._intent(record, action)
+                self.targets.slots.deploy_staging(record.version)
+                self._outcome(record, action)
+            elif action.step is Step.HEALTH:
+                self._intent(record, action)
+                gates.wait_until_serving(
+                    self.targets.slots, self.targets.router, record.version, self.settings.health,
+                    self.progress, self.clock, self.sleep,
+                )  # fmt: skip
+                self._outcome(record, action)
+            elif action.step is Step.WEIGHTS:
+                self._write_weights(record, action)
+            elif action.step is Step.SWAP:
+                self._promote(record, action, actions)
+            elif action.step in (Step.BAKE, Step.VERIFY):
+                promoted = action.step is Step.VERIFY
+                if promoted:
+                    self._verify_slots(record.version, record.previous_version)
+                result = self._bake(
+                    record, action,
+                    label=f"production {record.version}" if promoted else f"canary {action.percent}%",
+                    duration=self.settings.verify_seconds if promoted else self.settings.bake_seconds,
+                    pool=Pool.STABLE if promoted else Pool.CANARY,
+                    compare=not promoted,
+                )  # fmt: skip
+                bakes.append(result)
+                if result.failed:
+                    self._gate_failed(record, action, result, hold)
+        return bakes
+
+    def _promote(self, record: ReleaseRecord, swap: Action, actions: list[Action]) -> None:
+        """The swap and the weights reset back to back, read back after both: the moment between
+        the two writes is the only one where canary traffic can meet the previous version (now on
+        the staging slot), so nothing, not even a read, is allowed into it."""
+        reset = next((a for a in actions if a.step is Step.WEIGHTS), None)
+        self._intent(record, swap)
+        self.targets.slots.swap()
+        if reset is not None and reset.weights is not None:
+            self._intent(record, reset)
+            self.targets.router.write_weights(reset.weights)
+        self._verify_slots(record.version, record.previous_version)
+        self._outcome(record, swap)
+        if reset is not None and reset.weights is not None:
+            self._verify_weights(reset.weights)
+            self.journal.set_percent(record, 100)
+            self._outcome(record, reset, weights=str(reset.weights))
+            actions.remove(reset)
+
+    def _gate_failed(self, record: ReleaseRecord, action: Action, result: BakeResult, hold: bool) -> None:
+        reasons = "; ".join(result.reasons)
+        where = "after promotion" if action.step is Step.VERIFY else f"at {action.percent}%"
+        if hold:
+            raise GateFailed(
+                f"gate failed {where}: {reasons}. Holding as asked (--hold): traffic is unchanged; "
+                "`invoke rollback` to undo"
+            )
+        self._roll_back(record)
+        raise GateFailed(
+            f"gate failed {where}: {reasons}. Rolled back: production serves {record.previous_version}"
+        )
+
+    def _roll_back(self, record: ReleaseRecord) -> list[Action]:
+        live = self.observe()
+        actions = self.plan_rollback(live, record)
+        for action in actions:
+            if action.step is Step.SWAP:
+                self._intent(record, action)
+                self.targets.slots.swap()
+                self._verify_slots(record.previous_version, record.version)
+                self._outcome(record, action)
+            else:
+                self._write_weights(record, action)
+        self.journal.finish(record, Outcome.ROLLED_BACK)
+        return actions
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def release(
+        self, percent: int, version: str | None = None, hold: bool = False, dry_run: bool = False
+    ) -> Result:
+        """Move the release to `percent` (100 promotes). Idempotent; resumes from the live state."""
+        validate_percent(percent)
+        if dry_run:
+            live = self.observe()
+            if done := self._already_promoted(live, percent, version):
+                return done
+            target, active = self._target_version(live, version)
+            return Result(self.plan_step(live, target, percent), active, executed=False)
+        with self._locked():
+            live = self.observe()
+            if done := self._already_promoted(live, percent, version):
+                return done
+            target, record = self._target_version(live, version)
+            actions = self.plan_step(live, target, percent)
+            if record is None:
+                record = self.journal.start_release(
+                    self.environment, self.service, target, previous_version=live.production.version
+                )
+            bakes = self._execute(record, list(actions), hold)
+            if percent == 100:
+                self.journal.finish(record, Outcome.PROMOTED)
+            return Result(actions, record, executed=True, bakes=bakes)
+
+    def _already_promoted(self, live: LiveState, percent: int, version: str | None) -> Result | None:
+        """Promoting a release that is already promoted is a no-op, not an error."""
+        latest = self.journal.latest_release(self.environment, self.service)
+        if (
+            percent == 100
+            and latest is not None
+            and latest.outcome is Outcome.PROMOTED
+            and version in (None, latest.version)
+            and live.production.version == latest.version
+            and live.weights.matches(Weights.all_stable())
+        ):
+            return Result([], latest, executed=False, message=f"{latest.version} is already promoted")
+        return None
+
+    def auto(self, version: str | None, hold: bool = False, dry_run: bool = False) -> list[Result]:
+        """Walk the configured steps with their gates, from wherever the release is now."""
+        live = self.observe()
+        target, _ = self._target_version(live, version)
+        if live.production.version == target:
+            remaining = [100]
+        else:
+            current = round(live.weights.canary_share * 100) if live.staging.version == target else 0
+            remaining = [step for step in self.settings.steps if step >= current]
+        if dry_run:
+            return [self.release(step, target, hold, dry_run=True) for step in remaining[:1]]
+        return [self.release(step, target, hold) for step in remaining]
+
+    def rollback(self, dry_run: bool = False) -> Result:
+        """Put production back on the previous version and all traffic on stable."""
+        if dry_run:
+            live = self.observe()
+            record = self._rollback_target()
+            return Result(self.plan_rollback(live, record), record, executed=False)
+        with self._locked():
+            record = self._rollback_target()
+            actions = self._roll_back(record)
+            return Result(actions, record, executed=True)
+
+    def _rollback_target(self) -> ReleaseRecord:
+        record = self.journal.latest_release(self.environment, self.service)
+        if record is None or record.outcome not in (None, Outcome.PROMOTED):
+            last = f" (the last release, {record.version}, is {record.outcome})" if record else ""
+            raise Refused(f"nothing to roll back for {self.service} in {self.environment}{last}")
+        return record

@@ -1,0 +1,116 @@
+"""Plain data the engine observes, plans with and returns. No behaviour beyond validation."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+
+class Pool(enum.StrEnum):
+    """The router's two pools: `stable` serves the production slot, `canary` the staging slot."""
+
+    STABLE = "stable"
+    CANARY = "canary"
+
+
+class Outcome(enum.StrEnum):
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    # The environment the release ran in was torn down (the sandbox) before it finished.
+    ABANDONED = "abandoned"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Pool weights as Cloudflare models them (`random_steering.pool_weights`): each in [0, 1]."""
+
+    stable: float
+    canary: float
+
+    def __post_init__(self) -> None:
+        for name, value in (("stable", self.stable), ("canary", self.canary)):
+            if not (0.0 <= value <= 1.0) or math.isnan(value):
+                raise ValueError(f"{name} weight must be within [0, 1], got {value}")
+        if self.stable + self.canary == 0:
+            raise ValueError("at least one pool must have a weight above 0")
+
+    @classmethod
+    def canary_percent(cls, percent: int) -> Weights:
+        return cls(stable=round(1 - percent / 100, 6), canary=round(percent / 100, 6))
+
+    @classmethod
+    def all_stable(cls) -> Weights:
+        return cls(stable=1.0, canary=0.0)
+
+    @property
+    def canary_share(self) -> float:
+        """The share of requests the canary pool receives under random steering."""
+        return self.canary / (self.stable + self.canary)
+
+    def matches(self, other: Weights) -> bool:
+        return math.isclose(self.stable, other.stable, abs_tol=1e-6) and math.isclose(
+            self.canary, other.canary, abs_tol=1e-6
+        )
+
+    def __str__(self) -> str:
+        return f"stable={self.stable:g} canary={self.canary:g}"
+
+
+@dataclass(frozen=True)
+class SlotHealth:
+    """What one slot reports about itself. `version` is None when it could not be reached."""
+
+    name: str
+    version: str | None
+    healthy: bool
+    ready: bool
+    detail: str = ""
+
+    @property
+    def serving(self) -> bool:
+        return self.healthy and self.ready and self.version is not None
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """Everything the engine reads before it plans: the truth, as opposed to the journal."""
+
+    weights: Weights
+    production: SlotHealth
+    staging: SlotHealth
+    canary_pool_up: bool
+
+
+@dataclass(frozen=True)
+class PoolSample:
+    """Request figures for one pool over the analysis window, as the metric source reports them."""
+
+    requests: float
+    errors: float
+    p95_seconds: float | None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests > 0 else None
+
+
+@dataclass
+class ReleaseRecord:
+    """A release as the journal knows it. The live state is always checked against it."""
+
+    id: str
+    environment: str
+    service: str
+    version: str
+    previous_version: str | None
+    operator: str
+    started_at: float
+    finished_at: float | None = None
+    outcome: Outcome | None = None
+    last_percent: int | None = None
+    steps: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def in_flight(self) -> bool:
+        return self.outcome is None

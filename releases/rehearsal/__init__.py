@@ -1,0 +1,1 @@
+"""`invoke rehearse`: steady load through the sandbox while real release commands run, measured."""

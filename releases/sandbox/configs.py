@@ -1,0 +1,126 @@
+"""HAProxy and Prometheus configuration for a sandbox, and the topology document it publishes."""
+
+from __future__ import annotations
+
+import yaml
+
+from releases.model import Pool
+from releases.sandbox.demo_app import POOL_HEADER
+from releases.sandbox.state import INITIAL_PRODUCTION, SandboxState
+from releases.topology import (
+    HAProxyRouter,
+    PrometheusMetrics,
+    SandboxSlot,
+    SandboxSlotPair,
+    ServiceTargets,
+    Topology,
+)
+
+LOOPBACK = "127.0.0.1"
+
+
+def _staging_colour(colours: list[str]) -> str:
+    return next(colour for colour in colours if colour != INITIAL_PRODUCTION)
+
+
+def haproxy_config(state: SandboxState) -> str:
+    """One frontend and backend per service. Choices that make zero failed requests possible:
+    - `option http-server-close`: a new server connection per request, so after a swap no idle
+      connection to the old address is reused;
+    - `retry-on conn-failure empty-response` with `option redispatch`: a request that cannot
+      reach a slot is retried on the other one instead of failing;
+    - `balance roundrobin` with runtime weights: smooth weighted rotation, so the observed canary
+      share tracks the weight closely even over a few hundred requests.
+    """
+    sections = [
+        f"""global
+    maxconn 4096
+    stats socket ipv4@{LOOPBACK}:{state.runtime_api_port} level admin
+    # The runtime API answers quickly; keep the default thread count small on a shared machine.
+    nbthread 2
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout http-request 10s
+    retries 3
+    option redispatch
+    retry-on conn-failure empty-response
+    option http-server-close
+
+frontend metrics
+    bind {LOOPBACK}:{state.haproxy_metrics_port}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+"""
+    ]
+    for service, ports in state.services.items():
+        production = ports.slots[INITIAL_PRODUCTION].port
+        staging = ports.slots[_staging_colour(list(ports.slots))].port
+        sections.append(
+            f"""
+frontend {service}
+    bind {LOOPBACK}:{ports.frontend}
+    default_backend {service}
+
+backend {service}
+    balance roundrobin
+    http-send-name-header {POOL_HEADER}
+    option httpchk GET /health/ready
+    http-check expect status 200
+    default-server inter 500ms fall 2 rise 2
+    server {Pool.STABLE.value} {LOOPBACK}:{production} weight 100 check
+    server {Pool.CANARY.value} {LOOPBACK}:{staging} weight 0 check
+"""
+        )
+    return "".join(sections)
+
+
+def prometheus_config(state: SandboxState) -> str:
+    """Scrape HAProxy and every slot process each second (the gates' resolution)."""
+    app_targets = [
+        {"targets": [f"{LOOPBACK}:{slot.port}"], "labels": {"colour": colour}}
+        for ports in state.services.values()
+        for colour, slot in ports.slots.items()
+    ]
+    document = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "haproxy",
+                "static_configs": [{"targets": [f"{LOOPBACK}:{state.haproxy_metrics_port}"]}],
+            },
+            {"job_name": "app", "static_configs": app_targets},
+        ],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def topology(state: SandboxState) -> Topology:
+    runtime_api = f"{LOOPBACK}:{state.runtime_api_port}"
+    return Topology(
+        environment="sandbox",
+        services={
+            service: ServiceTargets(
+                router=HAProxyRouter(
+                    runtime_api=runtime_api, backend=service, public_url=f"http://{LOOPBACK}:{ports.frontend}"
+                ),
+                slots=SandboxSlotPair(
+                    runtime_api=runtime_api,
+                    backend=service,
+                    slots={
+                        colour: SandboxSlot(address=f"{LOOPBACK}:{slot.port}")
+                        for colour, slot in ports.slots.items()
+                    },
+                ),
+                metrics=PrometheusMetrics(
+                    url=f"http://{LOOPBACK}:{state.prometheus_port}",
+                    responses_labels={"proxy": service},
+                    latency_histogram="sandbox_request_duration_seconds",
+                    latency_labels={"service": service},
+                ),
+            )
+            for service, ports in state.services.items()
+        },
+    )

@@ -1,0 +1,114 @@
+"""Starting and stopping the sandbox's processes, by pid, and waiting for them to listen."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import psutil
+
+from releases.errors import Refused
+from releases.sandbox.state import ProcessRecord
+
+START_TIMEOUT_SECONDS = 20.0
+STOP_TIMEOUT_SECONDS = 5.0
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel considers free right now on loopback (all held open until all are chosen,
+    so none repeats)."""
+    with ExitStack() as stack:
+        sockets = [
+            stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)
+        ]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def start(argv: list[str], log: Path) -> ProcessRecord:
+    """Start a process in a session of its own (it outlives the invoke command that started it)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return ProcessRecord(
+        pid=process.pid, started_at=psutil.Process(process.pid).create_time(), argv=argv, log=str(log)
+    )
+
+
+def _process(record: ProcessRecord) -> psutil.Process | None:
+    """The recorded process if it still runs (same pid and same start time), else None."""
+    try:
+        process = psutil.Process(record.pid)
+        if abs(process.create_time() - record.started_at) > 1.0 or process.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except psutil.Error:
+        return None
+    return process
+
+
+def is_running(record: ProcessRecord) -> bool:
+    return _process(record) is not None
+
+
+def stop(record: ProcessRecord) -> None:
+    """SIGTERM, then SIGKILL after a grace period; a process already gone is fine.
+
+    The process may be a child of this very process (the rehearsal starts the sandbox and later
+    restarts slots), in which case it lingers as a zombie until reaped: a zombie counts as stopped.
+    """
+    process = _process(record)
+    if process is None:
+        return
+    try:
+        process.terminate()
+        if not _wait_gone(process, STOP_TIMEOUT_SECONDS):
+            process.kill()
+            _wait_gone(process, STOP_TIMEOUT_SECONDS)
+    except psutil.NoSuchProcess:
+        return
+
+
+def _wait_gone(process: psutil.Process, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                process.wait(0)  # reaps it if it is our child; harmless otherwise
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.TimeoutExpired:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _log_tail(record: ProcessRecord, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(record.log).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_listening(
+    name: str, record: ProcessRecord, port: int, timeout: float = START_TIMEOUT_SECONDS
+) -> None:
+    """Return once the process accepts connections on `port`; fail with its log if it dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_running(record):
+            raise Refused(
+                f"{name} exited while starting; its log ({record.log}) ends with:\n{_log_tail(record)}"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise Refused(f"{name} did not listen on 127.0.0.1:{port} within {timeout:g} s; see {record.log}")

@@ -1,0 +1,71 @@
+"""What the sandbox remembers about itself, in `<state>/sandbox/sandbox.json`: the ports it
+chose, the processes it started (pid and start time, so that `down` never kills a stranger that
+reused a pid) and what each slot process runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SERVICES = ("web", "api")
+COLOURS = ("blue", "green")
+# At start-up `blue` is every service's production slot and `green` its staging slot.
+INITIAL_PRODUCTION = "blue"
+BASELINE_VERSION = "1.0.0"
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SlotProcess(_State):
+    port: int
+    version: str
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    latency_ms: int = Field(default=0, ge=0, le=60_000)
+    unhealthy: bool = False
+
+
+class ServicePorts(_State):
+    frontend: int
+    slots: dict[str, SlotProcess]
+
+
+class ProcessRecord(_State):
+    pid: int
+    started_at: float
+    argv: list[str]
+    log: str
+
+
+class SandboxState(_State):
+    runtime_api_port: int
+    haproxy_metrics_port: int
+    prometheus_port: int
+    services: dict[str, ServicePorts]
+    processes: dict[str, ProcessRecord] = {}
+
+
+class Layout:
+    """Where everything of one sandbox lives."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state_file = root / "sandbox.json"
+        self.topology_file = root / "topology.json"
+        self.haproxy_config = root / "haproxy.cfg"
+        self.prometheus_config = root / "prometheus.yml"
+        self.prometheus_data = root / "prometheus-data"
+        self.logs = root / "logs"
+
+    def read(self) -> SandboxState | None:
+        if not self.state_file.exists():
+            return None
+        return SandboxState.model_validate_json(self.state_file.read_text())
+
+    def write(self, state: SandboxState) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        temporary = self.state_file.with_suffix(".tmp")
+        temporary.write_text(state.model_dump_json(indent=2))
+        temporary.replace(self.state_file)  # atomic: a crash never leaves half a state file

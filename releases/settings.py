@@ -1,0 +1,114 @@
+"""Release settings: the one place the release side reads configuration.
+
+Defaults are the runbooks' figures (DESIGN.md section 8): steps 10 -> 50 -> 100, five
+consecutive health checks before traffic, error rate 1%, p95 latency 500 ms, five minutes of
+bake per step. `tasks.py` layers per-environment overrides on top (the sandbox bakes for seconds,
+not minutes) from invoke's configuration, so an operator can change them in `invoke.yaml`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from releases.errors import BadInput
+
+ENVIRONMENTS = ("sandbox", "staging", "production")
+
+Seconds = Annotated[float, Field(gt=0, le=24 * 3600)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HealthGate(_Settings):
+    """Before any traffic: the staging slot reports healthy, ready and the target version this
+    many times in a row."""
+
+    consecutive: int = Field(default=5, ge=1, le=100)
+    interval_seconds: Seconds = 1.0
+    timeout_seconds: Seconds = 300.0
+
+
+class AnalysisGate(_Settings):
+    """During each step: bake, analysing the canary pool (and comparing it with stable) on an
+    interval over a sliding window."""
+
+    bake_seconds: Seconds = 300.0
+    interval_seconds: Seconds = 10.0
+    window_seconds: Seconds = 60.0
+    max_error_rate: float = Field(default=0.01, gt=0, lt=1)
+    max_p95_seconds: Seconds = 0.5
+    # Below this many requests in the window a pool's figures are too thin to judge.
+    min_requests: int = Field(default=100, ge=1)
+    # Canary-versus-stable: one-sided Fisher exact test on error counts.
+    comparison_alpha: float = Field(default=0.01, gt=0, lt=0.5)
+
+
+class EnvironmentSettings(_Settings):
+    steps: tuple[int, ...] = (10, 50, 100)
+    confirm: bool = False
+    lease_seconds: Seconds = 30.0
+    health: HealthGate = HealthGate()
+    analysis: AnalysisGate = AnalysisGate()
+    # After the swap: the new production is watched this long before the release is complete.
+    verify_seconds: Seconds = 300.0
+
+    @property
+    def bake_seconds(self) -> float:
+        return self.analysis.bake_seconds
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_rise_to_promotion(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if not steps or steps[-1] != 100:
+            raise ValueError("steps must end with 100 (the promotion)")
+        if any(not 1 <= step <= 100 for step in steps) or list(steps) != sorted(set(steps)):
+            raise ValueError("steps must be distinct percentages in 1..100, rising")
+        return steps
+
+
+class ReleaseSettings(_Settings):
+    state_dir: Path
+    environments: dict[str, EnvironmentSettings]
+
+    def environment(self, name: str) -> EnvironmentSettings:
+        if name not in self.environments:
+            known = ", ".join(self.environments)
+            raise BadInput(f"unknown --env {name!r}; expected one of: {known}")
+        return self.environments[name]
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state_dir / "journal.sqlite"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.state_dir / "sandbox"
+
+
+def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> ReleaseSettings:
+    """Build settings from invoke's `releases` configuration section.
+
+    `PLATFORM_STATE_DIR` overrides the state directory (tests and CI point it at a scratch
+    directory); otherwise it is `state_dir` from the configuration, relative to the project.
+    """
+    state_dir = Path(os.environ.get("PLATFORM_STATE_DIR") or config.get("state_dir") or ".state")
+    if not state_dir.is_absolute():
+        state_dir = project_dir / state_dir
+    environments: dict[str, EnvironmentSettings] = {}
+    for name in ENVIRONMENTS:
+        try:
+            environments[name] = EnvironmentSettings.model_validate(dict(config.get(name) or {}))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"releases.{name}.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+                for issue in error.errors()
+            )
+            raise BadInput(f"release configuration is invalid: {problems}") from None
+    return ReleaseSettings(state_dir=state_dir, environments=environments)

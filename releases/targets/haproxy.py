@@ -1,0 +1,107 @@
+"""HAProxy through its runtime API: weights of the `stable`/`canary` servers, their health, and
+their addresses (which the sandbox slot pair exchanges to swap).
+
+The runtime API is a line protocol on a socket: one connection per command line, several
+commands separated by `;` run one after the other with nothing in between, which is how a swap
+changes both addresses at once.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from releases.errors import Refused, VerificationFailed
+from releases.model import Pool, Weights
+
+# HAProxy weights are integers (0..256); 100 steps give the weights a 1% resolution, which is the
+# resolution of `--percent` itself.
+WEIGHT_SCALE = 100
+
+
+class RuntimeAPI:
+    def __init__(self, address: str, timeout: float = 5.0) -> None:
+        host, port = address.rsplit(":", 1)
+        self.host = host
+        self.port = int(port)
+        self.timeout = timeout
+
+    def run(self, *commands: str) -> str:
+        line = "; ".join(commands) + "\n"
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout) as connection:
+                connection.sendall(line.encode())
+                chunks = []
+                while chunk := connection.recv(65536):
+                    chunks.append(chunk)
+        except OSError as error:
+            raise Refused(
+                f"HAProxy runtime API at {self.host}:{self.port} is unreachable ({error}); "
+                "is the sandbox running? Start it with `invoke sandbox.up`"
+            ) from None
+        return b"".join(chunks).decode()
+
+
+@dataclass(frozen=True)
+class ServerState:
+    name: str
+    address: str
+    port: int
+    running: bool
+    weight: int
+
+
+def server_states(api: RuntimeAPI, backend: str) -> dict[str, ServerState]:
+    """Parse `show servers state`: a version line, a `#` header naming the columns, then rows."""
+    output = api.run(f"show servers state {backend}")
+    lines = [line for line in output.splitlines() if line.strip()]
+    header = next((line for line in lines if line.startswith("#")), None)
+    if header is None:
+        raise VerificationFailed(f"HAProxy answered `show servers state {backend}` with: {output.strip()}")
+    columns = header.lstrip("# ").split()
+    states = {}
+    for line in lines[lines.index(header) + 1 :]:
+        row = dict(zip(columns, line.split(), strict=False))
+        states[row["srv_name"]] = ServerState(
+            name=row["srv_name"],
+            address=row["srv_addr"],
+            port=int(row["srv_port"]),
+            # srv_op_state 2 is SRV_ST_RUNNING: up according to its health checks.
+            running=row["srv_op_state"] == "2",
+            weight=int(row["srv_uweight"]),
+        )
+    missing = {pool.value for pool in Pool} - states.keys()
+    if missing:
+        raise VerificationFailed(f"HAProxy backend {backend} has no server(s) named {sorted(missing)}")
+    return states
+
+
+class HAProxyRouter:
+    def __init__(self, api: RuntimeAPI, backend: str) -> None:
+        self.api = api
+        self.backend = backend
+
+    def read_weights(self) -> Weights:
+        states = server_states(self.api, self.backend)
+        return Weights(
+            stable=states[Pool.STABLE].weight / WEIGHT_SCALE,
+            canary=states[Pool.CANARY].weight / WEIGHT_SCALE,
+        )
+
+    def write_weights(self, weights: Weights) -> None:
+        # Seen in the rehearsal: after raising a roundrobin server's weight (canary 10 -> 50) it
+        # could take every request for over a second while its position caught up. Taking the
+        # canary to 0 first, in the same command line, re-queues it; that removed the burst in
+        # most runs (not all: see the README). Stable is never 0, so no request finds no server.
+        output = self.api.run(
+            f"set weight {self.backend}/{Pool.CANARY.value} 0",
+            *(
+                f"set weight {self.backend}/{pool.value} {round(share * WEIGHT_SCALE)}"
+                for pool, share in ((Pool.STABLE, weights.stable), (Pool.CANARY, weights.canary))
+            ),
+        )
+        if output.strip():
+            raise VerificationFailed(f"HAProxy refused the weights {weights}: {output.strip()}")
+
+    def pool_up(self, pool: Pool) -> bool:
+        return server_states(self.api, self.backend)[pool].running

@@ -1,0 +1,92 @@
+"""The sandbox's slot pair: two local app processes behind HAProxy's `stable` and `canary` servers.
+
+Which process is production is read from HAProxy (the one `stable` points at), exactly as an App
+Service's production slot is whatever the platform routes the production hostname to. A swap
+exchanges the two servers' addresses in one runtime API line; neither process restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from releases.errors import VerificationFailed
+from releases.model import Pool, SlotHealth
+from releases.targets.haproxy import RuntimeAPI, server_states
+from releases.topology import HealthPaths, SandboxSlotPair
+
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+def probe_slot(name: str, base_url: str, paths: HealthPaths) -> SlotHealth:
+    """Ask a slot for its health and readiness; an unreachable slot is unhealthy, not an error."""
+    try:
+        with httpx.Client(base_url=base_url, timeout=PROBE_TIMEOUT_SECONDS) as client:
+            health = client.get(paths.health)
+            ready = client.get(paths.ready)
+    except httpx.HTTPError as error:
+        return SlotHealth(name=name, version=None, healthy=False, ready=False, detail=str(error))
+    try:
+        body = health.json()
+    except ValueError:
+        body = {}
+    version = body.get("version") if isinstance(body, dict) else None
+    return SlotHealth(
+        name=name,
+        version=version if isinstance(version, str) else None,
+        healthy=health.status_code == 200 and body.get("status") == "healthy",
+        ready=ready.status_code == 200,
+        detail=f"/health {health.status_code}, ready {ready.status_code}",
+    )
+
+
+class SandboxSlots:
+    def __init__(
+        self,
+        targets: SandboxSlotPair,
+        health: HealthPaths,
+        deploy: Callable[[str], object],
+    ) -> None:
+        self.targets = targets
+        self.health = health
+        self.api = RuntimeAPI(targets.runtime_api)
+        self._deploy = deploy  # puts a version on whichever slot is staging
+
+    def _colours(self) -> tuple[str, str]:
+        """(production colour, staging colour) from the addresses HAProxy routes to."""
+        states = server_states(self.api, self.targets.backend)
+        by_address = {slot.address: colour for colour, slot in self.targets.slots.items()}
+        try:
+            production = by_address[f"{states[Pool.STABLE].address}:{states[Pool.STABLE].port}"]
+            staging = by_address[f"{states[Pool.CANARY].address}:{states[Pool.CANARY].port}"]
+        except KeyError as error:
+            raise VerificationFailed(
+                f"HAProxy routes to {error}, which is neither sandbox slot {dict(by_address)}"
+            ) from None
+        if production == staging:
+            raise VerificationFailed(f"both HAProxy servers point at the {production} slot")
+        return production, staging
+
+    def _probe(self, colour: str) -> SlotHealth:
+        return probe_slot(colour, f"http://{self.targets.slots[colour].address}", self.health)
+
+    def probe(self) -> tuple[SlotHealth, SlotHealth]:
+        production, staging = self._colours()
+        return self._probe(production), self._probe(staging)
+
+    def probe_staging(self) -> SlotHealth:
+        return self._probe(self._colours()[1])
+
+    def deploy_staging(self, version: str) -> None:
+        self._deploy(version)
+
+    def swap(self) -> None:
+        production, staging = self._colours()
+        new_stable = self.targets.slots[staging].address.rsplit(":", 1)
+        new_canary = self.targets.slots[production].address.rsplit(":", 1)
+        backend = self.targets.backend
+        self.api.run(
+            f"set server {backend}/{Pool.STABLE.value} addr {new_stable[0]} port {new_stable[1]}",
+            f"set server {backend}/{Pool.CANARY.value} addr {new_canary[0]} port {new_canary[1]}",
+        )

@@ -1,0 +1,203 @@
+"""The engine against in-memory fakes: plans, writes, gates, rollbacks, locks and resumption."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+
+from releases.engine import Engine, Step
+from releases.errors import BadInput, GateFailed, Refused
+from releases.journal import Journal
+from releases.lock import ReleaseLock
+from releases.model import Outcome, Pool, PoolSample, Weights
+from releases.settings import AnalysisGate, EnvironmentSettings, HealthGate
+from tests.releases.fakes import FakeClock, FakeWorld
+
+SETTINGS = EnvironmentSettings(
+    health=HealthGate(consecutive=3, interval_seconds=1, timeout_seconds=10),
+    analysis=AnalysisGate(bake_seconds=30, interval_seconds=10, window_seconds=30, min_requests=100),
+    verify_seconds=20,
+)
+BAD = PoolSample(requests=1000, errors=200, p95_seconds=0.05)
+
+
+@pytest.fixture
+def world() -> FakeWorld:
+    return FakeWorld()
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal.sqlite", operator="tester")
+
+
+def engine_for(world: FakeWorld, journal: Journal, settings: EnvironmentSettings = SETTINGS) -> Engine:
+    clock = FakeClock()
+    return Engine("sandbox", "web", world.targets, settings, journal, clock=clock, sleep=clock.sleep)
+
+
+def test_first_step_without_a_version_is_bad_input(world: FakeWorld, journal: Journal) -> None:
+    with pytest.raises(BadInput, match="first step needs --version"):
+        engine_for(world, journal).release(10)
+    assert world.router.writes == [] and world.slots.deploys == []
+
+
+@pytest.mark.parametrize("percent", [0, 101, -5])
+def test_percent_out_of_range_is_bad_input(world: FakeWorld, journal: Journal, percent: int) -> None:
+    with pytest.raises(BadInput, match="from 1 to 100"):
+        engine_for(world, journal).release(percent, "2.0.0")
+    assert world.router.writes == []
+
+
+def test_first_step_deploys_then_writes_the_weights_once(world: FakeWorld, journal: Journal) -> None:
+    result = engine_for(world, journal).release(10, "2.0.0")
+    assert world.slots.deploys == ["2.0.0"]
+    assert world.router.writes == [Weights(stable=0.9, canary=0.1)]
+    assert result.release is not None and result.release.in_flight
+    assert result.release.previous_version == "1.0.0"
+
+
+def test_repeating_a_step_writes_nothing(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0")
+    engine.release(10)
+    assert world.router.writes == [Weights(stable=0.9, canary=0.1)]
+    assert world.slots.deploys == ["2.0.0"]
+
+
+def test_dry_run_plans_and_changes_nothing(world: FakeWorld, journal: Journal) -> None:
+    result = engine_for(world, journal).release(10, "2.0.0", dry_run=True)
+    assert [action.step for action in result.actions] == [Step.DEPLOY, Step.HEALTH, Step.WEIGHTS, Step.BAKE]
+    assert world.router.writes == [] and world.slots.deploys == []
+    assert journal.latest_release("sandbox", "web") is None
+
+
+def test_promotion_swaps_then_returns_all_traffic_to_stable(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(50, "2.0.0")
+    result = engine.release(100)
+    assert world.slots.swaps == 1
+    assert world.slots.production.version == "2.0.0" and world.slots.staging.version == "1.0.0"
+    assert world.router.weights == Weights.all_stable()
+    assert result.release is not None and result.release.outcome is Outcome.PROMOTED
+
+
+def test_promoting_again_is_a_no_op(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.auto("2.0.0")
+    writes = len(world.router.writes)
+    result = engine.release(100)
+    assert result.message == "2.0.0 is already promoted"
+    assert world.slots.swaps == 1 and len(world.router.writes) == writes
+
+
+def test_auto_walks_every_step(world: FakeWorld, journal: Journal) -> None:
+    results = engine_for(world, journal).auto("2.0.0")
+    assert len(results) == 3
+    assert world.router.writes == [Weights(0.9, 0.1), Weights(0.5, 0.5), Weights.all_stable()]
+    assert results[-1].release is not None and results[-1].release.outcome is Outcome.PROMOTED
+
+
+def test_failed_canary_gate_rolls_back_with_one_write(world: FakeWorld, journal: Journal) -> None:
+    world.metrics.samples[Pool.CANARY] = BAD
+    with pytest.raises(GateFailed, match=r"error rate 20\.00% is over 1\.00%"):
+        engine_for(world, journal).release(10, "2.0.0")
+    assert world.router.writes == [Weights(0.9, 0.1), Weights.all_stable()]
+    record = journal.latest_release("sandbox", "web")
+    assert record is not None and record.outcome is Outcome.ROLLED_BACK
+
+
+def test_hold_keeps_traffic_when_a_gate_fails(world: FakeWorld, journal: Journal) -> None:
+    world.metrics.samples[Pool.CANARY] = BAD
+    with pytest.raises(GateFailed, match="Holding as asked"):
+        engine_for(world, journal).release(10, "2.0.0", hold=True)
+    assert world.router.weights == Weights(0.9, 0.1)
+    record = journal.latest_release("sandbox", "web")
+    assert record is not None and record.in_flight
+
+
+def test_failed_verification_after_promotion_swaps_back(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(50, "2.0.0")
+    world.metrics.samples[Pool.STABLE] = BAD  # the new production misbehaves
+    with pytest.raises(GateFailed, match="after promotion"):
+        engine.release(100)
+    assert world.slots.swaps == 2
+    assert world.slots.production.version == "1.0.0"
+
+
+def test_promoting_while_staging_is_unhealthy_is_refused(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0")
+    world.slots.staging.healthy = False
+    with pytest.raises(Refused, match="did not report healthy"):
+        engine.release(100)
+    assert world.slots.swaps == 0
+    assert world.router.weights == Weights(0.9, 0.1)
+
+
+def test_rollback_with_nothing_in_flight_is_refused(world: FakeWorld, journal: Journal) -> None:
+    with pytest.raises(Refused, match="nothing to roll back"):
+        engine_for(world, journal).rollback()
+
+
+def test_rollback_after_promotion_swaps_back(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.auto("2.0.0")
+    result = engine.rollback()
+    assert [action.step for action in result.actions] == [Step.SWAP]
+    assert world.slots.production.version == "1.0.0"
+    assert result.release is not None and result.release.outcome is Outcome.ROLLED_BACK
+    with pytest.raises(Refused, match="nothing to roll back"):
+        engine.rollback()
+
+
+def test_a_second_version_while_one_is_in_flight_is_refused(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0")
+    with pytest.raises(Refused, match=r"release of 2\.0\.0 .* is in flight"):
+        engine.release(10, "3.0.0")
+    assert world.slots.deploys == ["2.0.0"]
+
+
+def test_resumes_after_a_crash_between_swap_and_weights(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(50, "2.0.0")
+    world.slots.swap()  # the crash: swapped, weights still at 50%
+    engine.release(100)
+    assert world.slots.production.version == "2.0.0"
+    assert world.router.weights == Weights.all_stable()
+    assert world.slots.swaps == 1  # the rerun did not swap again
+
+
+def test_auto_resumes_from_the_current_step(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(50, "2.0.0")
+    engine.auto(None)
+    # Not back to 10%: 50% baked again, then the promotion's return to stable.
+    assert world.router.writes == [Weights(0.5, 0.5), Weights.all_stable()]
+
+
+def test_a_held_lock_is_refused_naming_its_holder(world: FakeWorld, journal: Journal, tmp_path: Path) -> None:
+    other = Journal(journal.path, operator="alice")
+    holder = ReleaseLock(other, "sandbox", "web", lease_seconds=60)
+    holder.pid = os.getppid()  # a live process that is not us
+    holder.process_started_at = psutil.Process(holder.pid).create_time()
+    holder.acquire()
+    with pytest.raises(Refused, match=r"lock held by alice on .* \(pid \d+\)"):
+        engine_for(world, journal).release(10, "2.0.0")
+    assert world.router.writes == []
+
+
+def test_a_lock_whose_holder_died_is_taken_over(world: FakeWorld, journal: Journal) -> None:
+    other = Journal(journal.path, operator="crashed")
+    holder = ReleaseLock(other, "sandbox", "web", lease_seconds=600)
+    holder.pid = 2**22 + 12345  # no such process
+    holder.acquire()
+    engine_for(world, journal).release(10, "2.0.0")
+    assert world.router.weights == Weights(0.9, 0.1)
+    notes = journal.connection.execute("SELECT action FROM events WHERE action = 'stale lock taken over'")
+    assert len(notes.fetchall()) == 1

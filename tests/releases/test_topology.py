@@ -1,0 +1,52 @@
+"""The topology contract: the sandbox's document validates; malformed files are bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from releases.errors import BadInput
+from releases.sandbox.configs import topology
+from releases.sandbox.state import SandboxState, ServicePorts, SlotProcess
+from releases.topology import Topology, load_topology
+
+
+def _state() -> SandboxState:
+    return SandboxState(
+        runtime_api_port=9001,
+        haproxy_metrics_port=9002,
+        prometheus_port=9003,
+        services={
+            "web": ServicePorts(
+                frontend=8000,
+                slots={
+                    "blue": SlotProcess(port=8001, version="1"),
+                    "green": SlotProcess(port=8002, version="1"),
+                },
+            )
+        },
+    )
+
+
+def test_the_sandbox_topology_round_trips_through_the_contract(tmp_path: Path) -> None:
+    path = tmp_path / "topology.json"
+    path.write_text(topology(_state()).model_dump_json())
+    loaded = load_topology(path)
+    assert isinstance(loaded, Topology)
+    assert loaded.service("web").router.backend == "web"
+
+
+def test_an_unknown_service_names_the_known_ones() -> None:
+    with pytest.raises(BadInput, match="unknown --service 'db' in sandbox; expected one of: web"):
+        topology(_state()).service("db")
+
+
+def test_a_malformed_topology_names_the_field(tmp_path: Path) -> None:
+    document = json.loads(topology(_state()).model_dump_json())
+    document["services"]["web"]["router"]["runtime_api"] = "not an address; rm -rf"
+    path = tmp_path / "topology.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(BadInput, match=r"services\.web\.router\.runtime_api"):
+        load_topology(path)
