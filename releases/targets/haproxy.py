@@ -89,12 +89,7 @@ class HAProxyRouter:
         )
 
     def write_weights(self, weights: Weights) -> None:
-        # Seen in the rehearsal: after raising a roundrobin server's weight (canary 10 -> 50) it
-        # could take every request for over a second while its position caught up. Taking the
-        # canary to 0 first, in the same command line, re-queues it; that removed the burst in
-        # most runs (not all: see the README). Stable is never 0, so no request finds no server.
         output = self.api.run(
-            f"set weight {self.backend}/{Pool.CANARY.value} 0",
             *(
                 f"set weight {self.backend}/{pool.value} {round(share * WEIGHT_SCALE)}"
                 for pool, share in ((Pool.STABLE, weights.stable), (Pool.CANARY, weights.canary))
