@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from releases.engine import Engine
     from releases.journal import Journal
     from releases.settings import ReleaseSettings
+    from releases.topology import Topology
 
 PROJECT_DIR = Path(__file__).resolve().parent
 EXIT_BAD_INPUT = 2
@@ -82,17 +83,25 @@ def _journal(settings: ReleaseSettings) -> Journal:
     return Journal(settings.journal_path, operator=getpass.getuser())
 
 
-def _engine(c: Context, env: str, service: str, progress: ConsoleProgress | None = None) -> Engine:
+def _engine(
+    c: Context,
+    env: str,
+    service: str,
+    progress: ConsoleProgress | None = None,
+    topology: Topology | None = None,
+) -> Engine:
+    """The engine for one service. `topology` is passed in by callers that build several engines,
+    so the environment is described (and the sandbox checked) once, not once per service."""
     from releases.engine import Engine
     from releases.environments import connect
+    from releases.environments import topology as read_topology
 
     settings = _settings(c)
     environment = env or c.config.releases.default_environment
     service = service or c.config.releases.default_service
-    targets = connect(settings, environment, service)
-    return Engine(
-        environment, service, targets, settings.environment(environment), _journal(settings), progress
-    )
+    policy = settings.environment(environment)
+    targets = connect(settings, topology or read_topology(settings, environment), service)
+    return Engine(environment, service, targets, policy, _journal(settings), progress)
 
 
 def _parse_percent(text: str) -> int:
@@ -104,15 +113,15 @@ def _parse_percent(text: str) -> int:
     return validate_percent(int(text))
 
 
-def _confirm(c: Context, env: str, yes: bool, what: str) -> None:
+def _confirm(engine: Engine, yes: bool, what: str) -> None:
     from releases.errors import Refused
 
-    environment = env or c.config.releases.default_environment
-    if yes or not _settings(c).environment(environment).confirm:
+    if yes or not engine.settings.confirm:
         return
+    where = engine.environment
     if not sys.stdin.isatty():
-        raise Refused(f"{what} in {environment} needs confirmation: pass --yes (no terminal to ask on)")
-    if input(f"{what} in {environment}. Proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise Refused(f"{what} in {where} needs confirmation: pass --yes (no terminal to ask on)")
+    if input(f"{what} in {where}. Proceed? [y/N] ").strip().lower() not in ("y", "yes"):
         raise Refused("not confirmed; nothing was changed")
 
 
@@ -157,7 +166,7 @@ def release(
         progress = ConsoleProgress(console)
         engine = _engine(c, env, service, progress)
         if not dry_run:
-            _confirm(c, env, yes, f"releasing {service or 'the service'}")
+            _confirm(engine, yes, f"releasing {engine.service}")
         try:
             if step is None:
                 results = engine.auto(version or None, hold=hold, dry_run=dry_run)
@@ -188,7 +197,7 @@ def rollback(c: Context, env: str = "", service: str = "", dry_run: bool = False
     with _operator_errors():
         engine = _engine(c, env, service)
         if not dry_run:
-            _confirm(c, env, yes, f"rolling back {service or 'the service'}")
+            _confirm(engine, yes, f"rolling back {engine.service}")
         result = engine.rollback(dry_run=dry_run)
         if result.actions:
             title = "plan (dry run, nothing changed)" if dry_run else "rolled back"
@@ -211,8 +220,9 @@ def status(c: Context, env: str = "", service: str = "", json_: bool = False) ->
     with _operator_errors():
         settings = _settings(c)
         environment = env or c.config.releases.default_environment
-        services = [service] if service else sorted(topology(settings, environment).services)
-        statuses = [_engine(c, environment, name).status() for name in services]
+        described = topology(settings, environment)
+        services = [service] if service else sorted(described.services)
+        statuses = [_engine(c, environment, name, topology=described).status() for name in services]
     if json_:
         print(json_module.dumps(status_document(statuses), indent=2))
     else:

@@ -290,7 +290,11 @@ class Engine:
 
     def _execute(self, record: ReleaseRecord, actions: list[Action], hold: bool) -> list[BakeResult]:
         bakes = []
+        # The promotion performs the weights reset itself, back to back with the swap.
+        performed_with_swap: list[Action] = []
         for action in actions:
+            if action in performed_with_swap:
+                continue
             if action.step is Step.DEPLOY:
                 self._intent(record, action)
                 self.targets.slots.deploy_staging(record.version)
@@ -305,7 +309,10 @@ class Engine:
             elif action.step is Step.WEIGHTS:
                 self._write_weights(record, action)
             elif action.step is Step.SWAP:
-                self._promote(record, action, actions)
+                reset = next((a for a in actions if a.step is Step.WEIGHTS), None)
+                self._promote(record, action, reset)
+                if reset is not None:
+                    performed_with_swap.append(reset)
             elif action.step in (Step.BAKE, Step.VERIFY):
                 promoted = action.step is Step.VERIFY
                 if promoted:
@@ -322,23 +329,22 @@ class Engine:
                     self._gate_failed(record, action, result, hold)
         return bakes
 
-    def _promote(self, record: ReleaseRecord, swap: Action, actions: list[Action]) -> None:
+    def _promote(self, record: ReleaseRecord, swap: Action, reset: Action | None) -> None:
         """The swap and the weights reset back to back, read back after both: the moment between
         the two writes is the only one where canary traffic can meet the previous version (now on
         the staging slot), so nothing, not even a read, is allowed into it."""
-        reset = next((a for a in actions if a.step is Step.WEIGHTS), None)
+        reset_weights = reset.weights if reset is not None else None
         self._intent(record, swap)
         self.targets.slots.swap()
-        if reset is not None and reset.weights is not None:
+        if reset is not None and reset_weights is not None:
             self._intent(record, reset)
-            self.targets.router.write_weights(reset.weights)
+            self.targets.router.write_weights(reset_weights)
         self._verify_slots(record.version, record.previous_version)
         self._outcome(record, swap)
-        if reset is not None and reset.weights is not None:
-            self._verify_weights(reset.weights)
+        if reset is not None and reset_weights is not None:
+            self._verify_weights(reset_weights)
             self.journal.set_percent(record, 100)
-            self._outcome(record, reset, weights=str(reset.weights))
-            actions.remove(reset)
+            self._outcome(record, reset, weights=str(reset_weights))
 
     def _gate_failed(self, record: ReleaseRecord, action: Action, result: BakeResult, hold: bool) -> None:
         reasons = "; ".join(result.reasons)
@@ -390,7 +396,7 @@ class Engine:
                 record = self.journal.start_release(
                     self.environment, self.service, target, previous_version=live.production.version
                 )
-            bakes = self._execute(record, list(actions), hold)
+            bakes = self._execute(record, actions, hold)
             if percent == 100:
                 self.journal.finish(record, Outcome.PROMOTED)
             return Result(actions, record, executed=True, bakes=bakes)

@@ -23,8 +23,8 @@ def topology(settings: ReleaseSettings, environment: str) -> Topology:
     )
 
 
-def connect(settings: ReleaseSettings, environment: str, service: str) -> Targets:
-    targets = topology(settings, environment).service(service)
+def connect(settings: ReleaseSettings, topology: Topology, service: str) -> Targets:
+    targets = topology.service(service)
     sandbox = Sandbox(settings.sandbox_dir)
     return Targets(
         router=HAProxyRouter(RuntimeAPI(targets.router.runtime_api), targets.router.backend),

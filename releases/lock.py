@@ -18,6 +18,7 @@ import psutil
 
 from releases.errors import Refused
 from releases.journal import Journal, open_database, transaction
+from releases.process_identity import running_process
 
 
 @dataclass(frozen=True)
@@ -37,16 +38,9 @@ class LockHolder:
     def is_stale(self, now: float) -> bool:
         if self.expires_at < now:
             return True
-        return self.host == socket.gethostname() and not _process_alive(self.pid, self.process_started_at)
-
-
-def _process_alive(pid: int, started_at: float) -> bool:
-    """True if `pid` is the very process that took the lock (not a later one reusing its pid)."""
-    try:
-        process = psutil.Process(pid)
-        return abs(process.create_time() - started_at) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+        return (
+            self.host == socket.gethostname() and running_process(self.pid, self.process_started_at) is None
+        )
 
 
 def current_holder(journal: Journal, environment: str, service: str) -> LockHolder | None:

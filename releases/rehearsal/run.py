@@ -85,7 +85,6 @@ class Rehearsal:
         self.logs = settings.state_dir / "rehearsal"
         self.journal = Journal(settings.journal_path, operator="rehearsal")
         self._commands = 0
-        self._rollback_started = 0.0
 
     def invoke(self, *args: str) -> tuple[int, float]:
         """Run one `invoke` command as an operator would; returns its exit code and start time."""
@@ -125,12 +124,15 @@ class Rehearsal:
             load.start()
             try:
                 time.sleep(BASELINE_SECONDS)
-                scenarios = [self._good(), self._bad(), self._manual_rollback()]
+                good, bad = self._good(), self._bad()
+                manual, rollback_started = self._manual_rollback()
                 time.sleep(BASELINE_SECONDS)
             finally:
                 load.stop()
-            for scenario in scenarios:
-                self._measure(scenario, load)
+            self._measure(good, load.samples)
+            self._measure(bad, load.samples, caught_by_gates=True)
+            self._measure(manual, load.samples, rollback_started=rollback_started)
+            scenarios = [good, bad, manual]
         finally:
             if not keep:
                 sandbox.down()
@@ -176,7 +178,8 @@ class Rehearsal:
         self._record(scenario)
         return scenario
 
-    def _manual_rollback(self) -> ScenarioReport:
+    def _manual_rollback(self) -> tuple[ScenarioReport, float]:
+        """The scenario, and when the operator's `rollback` command started."""
         scenario = ScenarioReport("promotion then manual rollback", "2.2.0", Outcome.ROLLED_BACK.value)
         code, _ = self.invoke("release", "--auto", "--version", scenario.version)
         scenario.exit_codes.append(code)
@@ -184,8 +187,7 @@ class Rehearsal:
         code, started = self.invoke("rollback")
         scenario.exit_codes.append(code)
         self._record(scenario)
-        self._rollback_started = started
-        return scenario
+        return scenario, started
 
     def _record(self, scenario: ScenarioReport) -> None:
         record = self._latest()
@@ -193,30 +195,36 @@ class Rehearsal:
         scenario.previous_version = record.previous_version
         scenario.outcome = record.outcome.value if record.outcome else "in flight"
 
-    def _measure(self, scenario: ScenarioReport, load: LoadGenerator) -> None:
+    def _measure(
+        self,
+        scenario: ScenarioReport,
+        samples: list[Sample],
+        *,
+        caught_by_gates: bool = False,
+        rollback_started: float | None = None,
+    ) -> None:
         if scenario.release_id is None or scenario.previous_version is None:
             return
         events = self.journal.events(scenario.release_id)
-        samples = load.samples
         for start, end, percent in _steps(events):
             scenario.canary_share[str(percent)] = _round(
                 measures.share_of(samples, scenario.version, start, end)
             )
         swap = next((e for e in events if e.kind == "intent" and e.action == "swap slots"), None)
-        if swap is not None and scenario.name != "bad release":
+        if swap is not None and not caught_by_gates:
             verified = next((e.at for e in events if e.kind == "gate" and e.action == "verify"), swap.at + 60)
             scenario.promotion_old_version_responses = measures.count_version(
                 samples, scenario.previous_version, swap.at, verified
             )
-        if scenario.name == "bad release":
+        if caught_by_gates:
             first = measures.first_response_from(samples, scenario.version, events[0].at)
             if first is not None:
                 scenario.detection_seconds = _round(
                     measures.seconds_until_gone(samples, scenario.version, first)
                 )
-        if scenario.name.endswith("manual rollback"):
+        if rollback_started is not None:
             scenario.rollback_seconds = _round(
-                measures.seconds_until_gone(samples, scenario.version, self._rollback_started)
+                measures.seconds_until_gone(samples, scenario.version, rollback_started)
             )
 
 

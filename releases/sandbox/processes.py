@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 
 from releases.errors import Refused
+from releases.process_identity import running_process
 from releases.sandbox.state import ProcessRecord
 
 START_TIMEOUT_SECONDS = 20.0
@@ -43,13 +44,7 @@ def start(argv: list[str], log: Path) -> ProcessRecord:
 
 def _process(record: ProcessRecord) -> psutil.Process | None:
     """The recorded process if it still runs (same pid and same start time), else None."""
-    try:
-        process = psutil.Process(record.pid)
-        if abs(process.create_time() - record.started_at) > 1.0 or process.status() == psutil.STATUS_ZOMBIE:
-            return None
-    except psutil.Error:
-        return None
-    return process
+    return running_process(record.pid, record.started_at)
 
 
 def is_running(record: ProcessRecord) -> bool:

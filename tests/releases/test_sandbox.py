@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import psutil
 
 from releases.model import Weights
+from releases.sandbox import processes
 from releases.sandbox.environment import Sandbox
 from releases.targets.haproxy import HAProxyRouter, RuntimeAPI
 from releases.targets.sandbox_slots import SandboxSlots
@@ -50,12 +50,5 @@ def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
         final = sandbox.state()
         stopped = sandbox.down()
     assert final is not None and set(stopped) == set(final.processes)
-    assert not any(_alive(record.pid) for record in final.processes.values())
+    assert not any(processes.is_running(record) for record in final.processes.values())
     assert not (tmp_path / "sandbox").exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
