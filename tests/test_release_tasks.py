@@ -161,6 +161,11 @@ def test_rehearsal_report(tmp_path: Path) -> None:
     manual = report["scenarios"][2]
     assert manual["rollback_seconds"] is not None and set(manual["canary_share"]) == {"10", "50"}
     assert report["scenarios"][1]["detection_seconds"] is not None
+    # The router's weighted rotation sends each step its share (the issue allows 3 points).
+    shares = [
+        (int(percent), share) for s in report["scenarios"] for percent, share in s["canary_share"].items()
+    ]
+    assert all(share is not None and abs(share * 100 - percent) <= 3 for percent, share in shares), shares
     history = person.run("history", "--json", "--env", "sandbox")
     assert [r["outcome"] for r in json.loads(history.stdout)] == ["promoted", "rolled_back", "rolled_back"]
     assert not (tmp_path / "state" / "sandbox").exists()  # the rehearsal took its sandbox down

@@ -24,15 +24,19 @@ def _staging_colour(colours: list[str]) -> str:
 
 
 def haproxy_config(state: SandboxState) -> str:
-    """One frontend and backend per service. Choices that make zero failed requests possible:
+    """One frontend and backend per service. The choices that matter:
     - `option http-server-close`: a new server connection per request, so after a swap no idle
       connection to the old address is reused;
     - `retry-on conn-failure empty-response` with `option redispatch`: a request that cannot
       reach a slot is retried on the other one instead of failing;
-    - `balance random(1)`: each request picks a server at random by weight, as Cloudflare's
-      `random` steering does. (roundrobin was tried first: after a weight rise, 10% -> 50%, the
-      canary took every request for over a second while its position caught up, pushing the
-      observed share of that step to 57-60%.)
+    - `balance roundrobin`: a smooth weighted rotation, so each step sends its configured share
+      (the router writes weights at their smallest ratio, which keeps a weight change from
+      letting one server catch up in a long run of requests; see `HAProxyRouter`). Cloudflare's
+      `random` steering has the same expected share; HAProxy's `random` does not: it draws a
+      point on a consistent-hash ring with 16 points per unit of weight, and with two servers the
+      ring's uneven arcs give the canary 52.5% at equal weights (measured 52-54%);
+    - `http-send-name-header`: tells the slot which pool a request came through, which labels
+      its latency histogram for the gates.
     """
     sections = [
         f"""global
@@ -67,12 +71,12 @@ frontend {service}
     default_backend {service}
 
 backend {service}
-    balance random(1)
+    balance roundrobin
     http-send-name-header {POOL_HEADER}
     option httpchk GET /health/ready
     http-check expect status 200
     default-server inter 500ms fall 2 rise 2
-    server {Pool.STABLE.value} {LOOPBACK}:{production} weight 100 check
+    server {Pool.STABLE.value} {LOOPBACK}:{production} weight 1 check
     server {Pool.CANARY.value} {LOOPBACK}:{staging} weight 0 check
 """
         )

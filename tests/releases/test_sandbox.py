@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
 
-from releases.model import Weights
+from releases.model import Pool, Weights
 from releases.sandbox import processes
 from releases.sandbox.environment import Sandbox
 from releases.targets.haproxy import HAProxyRouter, RuntimeAPI
@@ -52,3 +54,28 @@ def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
     assert final is not None and set(stopped) == set(final.processes)
     assert not any(processes.is_running(record) for record in final.processes.values())
     assert not (tmp_path / "sandbox").exists()
+
+
+def test_router_sends_each_pool_its_weight(tmp_path: Path) -> None:
+    """The observed canary share is the configured one (what the rehearsal's share target needs)."""
+    sandbox = Sandbox(tmp_path / "sandbox")
+    sandbox.up()
+    try:
+        web = sandbox.topology().service("web")
+        sandbox.deploy("web", "2.0.0")
+        router = HAProxyRouter(RuntimeAPI(web.router.runtime_api), "web")
+        deadline = time.monotonic() + 15
+        while not router.pool_up(Pool.CANARY):  # the redeployed slot passes HAProxy's checks
+            assert time.monotonic() < deadline, "the canary slot never came up in HAProxy"
+            time.sleep(0.1)
+        observed = {}
+        with httpx.Client(timeout=5) as client:
+            for percent in (10, 50):
+                router.write_weights(Weights.canary_percent(percent))
+                versions = Counter(
+                    client.get(web.router.public_url + "/").headers["x-app-version"] for _ in range(1000)
+                )
+                observed[percent] = versions["2.0.0"] / 10
+    finally:
+        sandbox.down()
+    assert all(abs(share - percent) <= 1 for percent, share in observed.items()), observed
