@@ -280,6 +280,37 @@ def plan(c: Context, env: str = "", json_: bool = False) -> None:
         _console().print(inventory(result))
 
 
+@task(help={"json": "print one JSON document (every difference, with what allows it) instead of a table"})
+def parity(c: Context, json_: bool = False) -> None:
+    """Compare staging with production, offline: every difference in desired state, side by side.
+    Exits 1 when a difference is neither in the sizing table nor a per-stack value (for example
+    a security setting)."""
+    from infra.offline import run_offline
+    from infra.parity import compare
+    from infra.program import build
+    from infra.settings import SettingsError
+
+    try:
+        staging, production = (run_offline(PROJECT_DIR, stack, build) for stack in ("staging", "production"))
+    except SettingsError as error:
+        raise Exit(f"parity: {error}", code=EXIT_BAD_INPUT) from None
+    differences = compare(staging, production)
+    flagged = [difference for difference in differences if difference.flagged]
+    if json_:
+        document = {"differences": [d.to_json() for d in differences], "flagged": len(flagged)}
+        print(json_module.dumps(document, indent=2, sort_keys=True, default=str))
+    else:
+        from infra.inventory import parity_table
+
+        _console().print(parity_table(staging, production, differences))
+    if flagged:
+        raise Exit(
+            f"parity: {len(flagged)} difference(s) between staging and production are not explained by "
+            f"the sizing table or a stack value: {', '.join(d.path for d in flagged)}",
+            code=1,
+        )
+
+
 @task(
     help={
         "json": "where to write the JSON report (default: <state dir>/rehearsal/report.json)",
@@ -412,5 +443,5 @@ sandbox = Collection(
     "sandbox", up=sandbox_up, down=sandbox_down, status=sandbox_status, deploy=sandbox_deploy
 )
 
-namespace = Collection(release, rollback, status, history, rehearse, plan, sandbox)
+namespace = Collection(release, rollback, status, history, rehearse, plan, parity, sandbox)
 namespace.configure(DEFAULTS)

@@ -1,4 +1,5 @@
-"""How an offline plan is shown to a person: an inventory table of what the stack declares."""
+"""How offline plans are shown to a person: an inventory of what a stack declares, and the
+differences between the two stacks side by side."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from rich.console import Group
 from rich.table import Table
 
 from infra.offline import Plan
+from infra.parity import Difference
 
 # Inputs that carry a resource's Azure name, checked in order.
 _AZURE_NAME_KEYS = (
@@ -27,12 +29,15 @@ def _azure_name(inputs: dict[str, object]) -> str:
         value = inputs.get(key)
         if isinstance(value, str):
             return value
+    metadata = inputs.get("metadata")  # Kubernetes objects
+    if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+        return str(metadata["name"])
     return ""
 
 
 def inventory(plan: Plan) -> Group:
     resources = Table(title=f"stack {plan.stack}: {len(plan.resources)} resources", title_justify="left")
-    for column in ("type", "logical name", "azure name", "component", "options"):
+    for column in ("type", "logical name", "cloud name", "component", "options"):
         resources.add_column(column, overflow="fold")
     for resource in sorted(plan.resources, key=lambda r: (r.parent, r.type, r.name)):
         options = ["protect"] if resource.protect else []
@@ -50,3 +55,24 @@ def inventory(plan: Plan) -> Group:
     for name, value in sorted(plan.outputs.items()):
         outputs.add_row(name, str(value))
     return Group(resources, outputs)
+
+
+def parity_table(staging: Plan, production: Plan, differences: list[Difference]) -> Group:
+    flagged = [d for d in differences if d.flagged]
+    table = Table(
+        title=(
+            f"staging ({len(staging.resources)} resources) vs production ({len(production.resources)} "
+            f"resources): {len(differences)} differences, {len(flagged)} flagged"
+        ),
+        title_justify="left",
+    )
+    for column in ("resource and input", "staging", "production", "allowed by"):
+        table.add_column(column, overflow="fold")
+    for difference in differences:
+        table.add_row(
+            difference.path,
+            str(difference.staging),
+            str(difference.production),
+            difference.source or "[bold red]FLAGGED: not in the sizing table or a stack value[/]",
+        )
+    return Group(table)

@@ -87,6 +87,12 @@ def _uuid(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(("offline", *parts))))
 
 
+def _hex(*parts: str) -> str:
+    """32 hex digits: the form of Cloudflare's ids and of EKS's endpoint and issuer ids. Derived
+    from the logical name only, so both stacks get the same stand-ins (they are not differences)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, "/".join(("offline", *parts))).hex
+
+
 # The property each type is named by (its Azure name): what the provider returns as `name`.
 _NAME_INPUT = {
     "azure-native:resources:ResourceGroup": "resourceGroupName",
@@ -106,9 +112,12 @@ _NAME_INPUT = {
 
 
 def _computed(stack: str, type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Stand-ins for what Azure computes on creation, derived from the inputs."""
-    azure_name = inputs.get(_NAME_INPUT.get(type_token, ""), name)
+    """Stand-ins for what the clouds compute on creation, derived from the inputs."""
+    name_input = _NAME_INPUT.get(type_token, "" if type_token.startswith("azure-native:") else "name")
+    azure_name = inputs.get(name_input, name)
     state: dict[str, Any] = {"name": azure_name}
+    if type_token.startswith("aws:"):
+        state["arn"] = f"arn:aws:{type_token.split(':')[1].split('/')[0]}::123456789012:{name}"
     identity = inputs.get("identity")
     if isinstance(identity, dict):
         # Inputs list user-assigned identity ids; the provider returns a map of id -> details.
@@ -140,6 +149,20 @@ def _computed(stack: str, type_token: str, name: str, inputs: dict[str, Any]) ->
             "connectionString": f"InstrumentationKey={_uuid(stack, name, 'key')}"
         },
         "azure-native:network:PublicIPAddress": lambda: {"ipAddress": "192.0.2.10"},
+        "aws:eks/cluster:Cluster": lambda: {
+            "endpoint": f"https://{_hex(name)}.gr7.eu-west-1.eks.amazonaws.com",
+            "certificateAuthority": {"data": "b2ZmbGluZS1jYQ=="},
+            "identities": [
+                {"oidcs": [{"issuer": f"https://oidc.eks.eu-west-1.amazonaws.com/id/{_hex(name)}"}]}
+            ],
+        },
+        "aws:kms/key:Key": lambda: {"keyId": _uuid(stack, name)},
+        "aws:ec2/launchTemplate:LaunchTemplate": lambda: {"latestVersion": 1},
+        "kubernetes:core/v1:Service": lambda: {
+            "status": {
+                "loadBalancer": {"ingress": [{"hostname": f"{name}-{_hex(name)[:8]}.elb.amazonaws.com"}]}
+            }
+        },
     }
     if type_token in extra:
         state.update(extra[type_token]())
@@ -152,7 +175,9 @@ class _OfflineMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
-        return f"/offline/{args.typ}/{args.name}", {
+        cloudflare = args.typ.startswith("cloudflare:")
+        resource_id = _hex(args.typ, args.name) if cloudflare else f"/offline/{args.typ}/{args.name}"
+        return resource_id, {
             **inputs,
             **_computed(self.stack, args.typ, args.name, inputs),
         }

@@ -10,8 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 from pulumi_azure_native import authorization, resources
 
+from infra.aws.cluster import Cluster, ClusterArgs
+from infra.aws.kms import SecretsKey
+from infra.aws.network import Network as AwsNetwork
+from infra.aws.network import NetworkArgs as AwsNetworkArgs
+from infra.aws.node_group import NodeGroup, NodeGroupArgs
 from infra.azure.alerts import Alerts
 from infra.azure.app_secrets import AppSecrets
 from infra.azure.key_vault import KeyVault
@@ -21,7 +28,11 @@ from infra.azure.placement import Placement
 from infra.azure.postgres import DATABASE_NAME, Postgres, PostgresArgs
 from infra.azure.redis import REDIS_PORT, ManagedRedis, RedisArgs
 from infra.azure.web_app import WebApp, WebAppArgs
+from infra.cloudflare.load_balancer import LoadBalancerArgs, Origin, WeightedLoadBalancer
+from infra.kubernetes.api_workloads import ApiWorkloads, ApiWorkloadsArgs
+from infra.kubernetes.provider import cluster_provider
 from infra.settings import Settings
+from infra.topology import ApiTargets, WebTargets, release_targets
 
 # The variables the deployment runbooks verify before every deploy that hold secrets. Each is a
 # Key Vault secret and, in both slots, a Key Vault reference; never a plain value.
@@ -149,7 +160,56 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
         postgres_max_connections=sizing.postgres_max_connections,
     )
 
+    api_cluster, api = _api_on_eks(settings)
+    web_router = WeightedLoadBalancer(
+        "web-traffic",
+        LoadBalancerArgs(
+            account_id=config.cloudflare_account_id,
+            zone_id=config.cloudflare_zone_id,
+            hostname=config.public_hostname,
+            health_path=config.health_check_path,
+            # An App Service slot answers to its own hostname only.
+            stable=Origin(address=web.production_hostname, host=web.production_hostname),
+            canary=Origin(address=web.staging_hostname, host=web.staging_hostname),
+            session_affinity=config.session_affinity,
+        ),
+        opts=pulumi.ResourceOptions(),
+    )
+    api_hostnames = {role: _load_balancer_hostname(service) for role, service in api.services.items()}
+    api_router = WeightedLoadBalancer(
+        "api-traffic",
+        LoadBalancerArgs(
+            account_id=config.cloudflare_account_id,
+            zone_id=config.cloudflare_zone_id,
+            hostname=config.api_hostname,
+            health_path=config.health_check_path,
+            # The NLB's certificate is for the API's public hostname.
+            stable=Origin(address=api_hostnames["active"], host=config.api_hostname),
+            canary=Origin(address=api_hostnames["preview"], host=config.api_hostname),
+            session_affinity=config.session_affinity,
+        ),
+        opts=pulumi.ResourceOptions(),
+    )
+    targets = release_targets(
+        settings.stack,
+        WebTargets(
+            app=web, router=web_router, subscription_id=client.subscription_id, resource_group=group.name
+        ),
+        ApiTargets(
+            router=api_router,
+            cluster_name=api_cluster.cluster_name,
+            region=config.aws_region,
+            services={role: service.metadata.name for role, service in api.services.items()},
+            prometheus_url=config.api_prometheus_url,
+        ),
+        account_id=config.cloudflare_account_id,
+        zone_id=config.cloudflare_zone_id,
+        health_path=config.health_check_path,
+    )
+
     return {
+        "release_targets": targets,
+        "clusterName": api_cluster.cluster_name,
         "resourceGroupName": group.name,
         "webAppName": web.app_name,
         "webProductionHostname": web.production_hostname,
@@ -159,3 +219,90 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
         "keyVaultUri": vault.vault_uri,
         "egressIp": network.egress_ip,
     }
+
+
+def _api_on_eks(settings: Settings) -> tuple[Cluster, ApiWorkloads]:
+    """The API's home: network, secrets key, cluster, nodes, and its blue/green workloads."""
+    sizing = settings.sizing
+    config = settings.config
+    name = settings.resource_prefix
+    provider = aws.Provider(
+        "aws", region=config.aws_region, default_tags=aws.ProviderDefaultTagsArgs(tags=settings.tags)
+    )
+    on_aws = pulumi.ResourceOptions(providers=[provider])
+    network = AwsNetwork(
+        "api-network",
+        AwsNetworkArgs(
+            name=name,
+            region=config.aws_region,
+            cidr=config.vpc_cidr,
+            availability_zones=sizing.availability_zones,
+            nat_gateway_per_zone=sizing.nat_gateway_per_zone,
+            flow_log_retention_days=sizing.log_retention_days,
+        ),
+        on_aws,
+    )
+    key = SecretsKey("api-secrets-key", name, on_aws)
+    cluster = Cluster(
+        "api-cluster",
+        ClusterArgs(
+            name=name,
+            kubernetes_version=config.kubernetes_version,
+            subnet_ids=network.private_subnet_ids,
+            public_access_cidrs=config.cluster_public_access_cidrs,
+            admin_role_arn=config.cluster_admin_role_arn,
+            secrets_key_arn=key.key_arn,
+            log_retention_days=sizing.log_retention_days,
+        ),
+        on_aws,
+    )
+    NodeGroup(
+        "api-nodes",
+        NodeGroupArgs(
+            cluster_name=cluster.cluster_name,
+            kubernetes_version=config.kubernetes_version,
+            subnet_ids=network.private_subnet_ids,
+            instance_types=sizing.node_instance_types,
+            min_size=sizing.node_min,
+            desired_size=sizing.node_desired,
+            max_size=sizing.node_max,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+        ),
+        on_aws,
+    )
+    kubernetes = cluster_provider(
+        "api-kubernetes",
+        cluster.cluster_name,
+        cluster.endpoint,
+        cluster.certificate_authority,
+        config.aws_region,
+        opts=pulumi.ResourceOptions(),
+    )
+    workloads = ApiWorkloads(
+        "api",
+        ApiWorkloadsArgs(
+            initial_image=config.api_initial_image,
+            container_port=config.api_container_port,
+            min_replicas=sizing.api_min_replicas,
+            max_replicas=sizing.api_max_replicas,
+            certificate_arn=config.api_certificate_arn,
+            allowed_source_cidrs=config.cloudflare_ip_ranges,
+        ),
+        pulumi.ResourceOptions(providers=[kubernetes]),
+    )
+    return cluster, workloads
+
+
+def _load_balancer_hostname(service: k8s.core.v1.Service) -> pulumi.Output[str]:
+    """The NLB's DNS name, which Kubernetes writes into the Service's status once it exists."""
+
+    def hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+        balancer = status.load_balancer if status else None
+        ingress = (balancer.ingress if balancer else None) or []
+        names = [entry.hostname for entry in ingress if entry.hostname]
+        if not names:
+            raise ValueError(f"Service {service._name} has no load balancer hostname yet")
+        return names[0]
+
+    return service.status.apply(hostname)

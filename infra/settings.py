@@ -62,7 +62,24 @@ def _vnet_space(value: str) -> str:
     return str(network)
 
 
+def _vpc_cidr(value: str) -> str:
+    network = ipaddress.ip_network(value, strict=True)
+    if network.version != 4 or not network.is_private or not 16 <= network.prefixlen <= 20:
+        raise ValueError("must be a private IPv4 range from /16 to /20")
+    return str(network)
+
+
+def _restricted_cidr(value: str) -> str:
+    """A CIDR allowed to reach the cluster's public endpoint: never the whole internet."""
+    network = ipaddress.ip_network(value, strict=True)
+    if network.prefixlen == 0:
+        raise ValueError("must not open the endpoint to the whole internet")
+    return str(network)
+
+
 Cidr = Annotated[str, AfterValidator(_network)]
+RestrictedCidr = Annotated[str, AfterValidator(_restricted_cidr)]
+CloudflareId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Hostname = Annotated[
     str,
     StringConstraints(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"),
@@ -123,6 +140,55 @@ class StackConfig(BaseModel):
     alert_emails: Annotated[list[Email], Field(min_length=1)] = Field(
         alias="alertEmails", description="a non-empty JSON list of e-mail addresses"
     )
+    aws_region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] = Field(
+        alias="awsRegion", description="an AWS region name, such as eu-west-1"
+    )
+    vpc_cidr: Annotated[str, AfterValidator(_vpc_cidr)] = Field(
+        alias="vpcCidr", description="a private IPv4 CIDR from /16 to /20, such as 10.40.0.0/16"
+    )
+    kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = Field(
+        alias="kubernetesVersion", description="a Kubernetes minor version in standard support, such as 1.34"
+    )
+    cluster_public_access_cidrs: Annotated[list[RestrictedCidr], Field(min_length=1)] = Field(
+        alias="clusterPublicAccessCidrs",
+        description="a non-empty JSON list of CIDRs allowed to reach the cluster's public endpoint, "
+        "never 0.0.0.0/0 or ::/0",
+    )
+    cluster_admin_role_arn: Annotated[
+        str, StringConstraints(pattern=r"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+    ] = Field(
+        alias="clusterAdminRoleArn",
+        description="an IAM role ARN, such as arn:aws:iam::123456789012:role/platform-admin",
+    )
+    api_initial_image: ImageRef = Field(
+        alias="apiInitialImage",
+        description="a container image pinned to a tag other than latest or to a sha256 digest",
+    )
+    api_container_port: int = Field(
+        alias="apiContainerPort", ge=1, le=65535, description="a TCP port from 1 to 65535"
+    )
+    api_hostname: Hostname = Field(
+        alias="apiHostname", description="a lower-case DNS name, such as api.example.com"
+    )
+    api_certificate_arn: Annotated[
+        str, StringConstraints(pattern=r"^arn:aws:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
+    ] = Field(
+        alias="apiCertificateArn",
+        description="an ACM certificate ARN, such as arn:aws:acm:eu-west-1:123456789012:certificate/<uuid>",
+    )
+    api_prometheus_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")] = Field(
+        alias="apiPrometheusUrl",
+        description="the http(s) URL of the Prometheus HTTP API that scrapes the cluster",
+    )
+    cloudflare_account_id: CloudflareId = Field(
+        alias="cloudflareAccountId", description="a Cloudflare account id: 32 lower-case hex digits"
+    )
+    cloudflare_zone_id: CloudflareId = Field(
+        alias="cloudflareZoneId", description="a Cloudflare zone id: 32 lower-case hex digits"
+    )
+    session_affinity: Literal["none", "cookie", "ip_cookie", "header"] = Field(
+        alias="sessionAffinity", description="one of none, cookie, ip_cookie, header"
+    )
 
 
 @dataclass(frozen=True)
@@ -142,6 +208,14 @@ class Sizing:
     redis_sku: str
     redis_high_availability: bool
     log_retention_days: int
+    availability_zones: int
+    nat_gateway_per_zone: bool
+    node_instance_types: tuple[str, ...]
+    node_min: int
+    node_desired: int
+    node_max: int
+    api_min_replicas: int
+    api_max_replicas: int
 
 
 # The one table of per-stack differences. tests/infra/test_program.py treats any other difference
@@ -161,6 +235,14 @@ SIZING: dict[str, Sizing] = {
         redis_sku="Balanced_B0",
         redis_high_availability=False,
         log_retention_days=30,
+        availability_zones=2,
+        nat_gateway_per_zone=False,
+        node_instance_types=("m6i.large",),
+        node_min=2,
+        node_desired=2,
+        node_max=4,
+        api_min_replicas=2,
+        api_max_replicas=6,
     ),
     "production": Sizing(
         app_service_sku="P1v3",
@@ -176,6 +258,14 @@ SIZING: dict[str, Sizing] = {
         redis_sku="Balanced_B3",
         redis_high_availability=True,
         log_retention_days=90,
+        availability_zones=3,
+        nat_gateway_per_zone=True,
+        node_instance_types=("m6i.xlarge",),
+        node_min=3,
+        node_desired=6,
+        node_max=24,
+        api_min_replicas=5,
+        api_max_replicas=50,
     ),
 }
 

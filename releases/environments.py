@@ -9,7 +9,8 @@ from releases.targets.base import Targets
 from releases.targets.haproxy import HAProxyRouter, RuntimeAPI
 from releases.targets.prometheus import PrometheusSource
 from releases.targets.sandbox_slots import SandboxSlots
-from releases.topology import Topology
+from releases.topology import HAProxyRouter as HAProxyTarget
+from releases.topology import PrometheusMetrics, SandboxSlotPair, Topology
 
 
 def topology(settings: ReleaseSettings, environment: str) -> Topology:
@@ -25,11 +26,19 @@ def topology(settings: ReleaseSettings, environment: str) -> Topology:
 
 def connect(settings: ReleaseSettings, topology: Topology, service: str) -> Targets:
     targets = topology.service(service)
+    router, slots, metrics = targets.router, targets.slots, targets.metrics
+    if not (
+        isinstance(router, HAProxyTarget)
+        and isinstance(slots, SandboxSlotPair)
+        and isinstance(metrics, PrometheusMetrics)
+    ):
+        raise Refused(
+            f"{topology.environment}/{service} uses {router.kind}, {slots.kind} and {metrics.kind}; "
+            "this version drives only the sandbox's haproxy, sandbox and prometheus targets"
+        )
     sandbox = Sandbox(settings.sandbox_dir)
     return Targets(
-        router=HAProxyRouter(RuntimeAPI(targets.router.runtime_api), targets.router.backend),
-        slots=SandboxSlots(
-            targets.slots, targets.health, deploy=lambda version: sandbox.deploy(service, version)
-        ),
-        metrics=PrometheusSource(targets.metrics),
+        router=HAProxyRouter(RuntimeAPI(router.runtime_api), router.backend),
+        slots=SandboxSlots(slots, targets.health, deploy=lambda version: sandbox.deploy(service, version)),
+        metrics=PrometheusSource(metrics),
     )

@@ -2,9 +2,10 @@
 
 One document per environment: per released service, the traffic router, the slot pair, the
 health paths and the metric source. The sandbox writes it when it starts; the Pulumi program
-exports the same shape as the stack output `release_targets` (the cloud kinds join these unions
-with the cloud adapters). Everything here is validated on load, so an adapter never sees a
-half-formed target.
+exports the same shape as the stack output `release_targets` (`infra/topology.py`). Routers, slot
+pairs and metric sources are unions told apart by `kind`: HAProxy or Cloudflare; local slot
+processes, App Service slots or Kubernetes colours; Prometheus or Azure Monitor. Everything here
+is validated on load, so an adapter never sees a half-formed target.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from releases.errors import BadInput
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 HostPort = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")]
 ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+CloudflareId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+Hostname = Annotated[str, StringConstraints(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
+AzureResourceId = Annotated[
+    str, StringConstraints(pattern=r"^/subscriptions/[0-9a-f-]{36}/resourceGroups/[^/]+/providers/.+$")
+]
+AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
 
 
 class _Contract(BaseModel):
@@ -42,6 +49,24 @@ class HAProxyRouter(_Contract):
     public_url: str = Field(description="where users reach the service through the router")
 
 
+class CloudflarePools(_Contract):
+    stable: Identifier
+    canary: Identifier
+
+
+class CloudflareRouter(_Contract):
+    """A Cloudflare load balancer with `random` steering over the two pools; its
+    `random_steering.pool_weights` are the weights, written whole in one request."""
+
+    kind: Literal["cloudflare"] = "cloudflare"
+    account_id: CloudflareId
+    zone_id: CloudflareId
+    load_balancer_id: Identifier
+    hostname: Hostname
+    pools: CloudflarePools
+    monitor_id: Identifier
+
+
 class SandboxSlot(_Contract):
     address: HostPort
 
@@ -56,8 +81,50 @@ class SandboxSlotPair(_Contract):
     slots: dict[Identifier, SandboxSlot] = Field(min_length=2, max_length=2)
 
 
+class AppServiceSlotPair(_Contract):
+    """A web app's production slot and its staging slot; a swap exchanges what they run."""
+
+    kind: Literal["app_service"] = "app_service"
+    subscription_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f-]{36}$")]
+    resource_group: Identifier
+    app: Identifier
+    slot: Identifier = "staging"
+    production_hostname: Hostname
+    staging_hostname: Hostname
+
+
+class KubernetesServices(_Contract):
+    active: Identifier
+    preview: Identifier
+
+
+class KubernetesSlotPair(_Contract):
+    """Two Deployments (one per colour) behind an `active` and a `preview` Service. Which colour
+    is production is whatever `active` selects (by `colour_label`); promotion flips both selectors."""
+
+    kind: Literal["kubernetes"] = "kubernetes"
+    cluster_name: Identifier
+    region: AwsRegion
+    namespace: Identifier
+    services: KubernetesServices
+    deployments: dict[Identifier, Identifier] = Field(min_length=2, max_length=2)
+    container: Identifier
+    colour_label: Identifier
+
+
+class AzureMonitorMetrics(_Contract):
+    """App Service's per-slot metrics (Requests, Http5xx, HttpResponseTime): stable traffic is
+    served by the production slot and canary traffic by the staging slot."""
+
+    kind: Literal["azure_monitor"] = "azure_monitor"
+    production_resource_id: AzureResourceId
+    staging_resource_id: AzureResourceId
+
+
 class PrometheusMetrics(_Contract):
-    """Per-pool request, error and latency figures from the Prometheus HTTP API."""
+    """Per-pool request, error and latency figures from the Prometheus HTTP API. In the sandbox
+    the pool labels hold pool names (HAProxy's servers); on Kubernetes they hold colours, which
+    the slot pair's Services map to pools."""
 
     kind: Literal["prometheus"] = "prometheus"
     url: str
@@ -70,9 +137,9 @@ class PrometheusMetrics(_Contract):
 
 
 class ServiceTargets(_Contract):
-    router: HAProxyRouter
-    slots: SandboxSlotPair
-    metrics: PrometheusMetrics
+    router: Annotated[HAProxyRouter | CloudflareRouter, Field(discriminator="kind")]
+    slots: Annotated[SandboxSlotPair | AppServiceSlotPair | KubernetesSlotPair, Field(discriminator="kind")]
+    metrics: Annotated[PrometheusMetrics | AzureMonitorMetrics, Field(discriminator="kind")]
     health: HealthPaths = HealthPaths()
 
 

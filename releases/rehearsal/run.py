@@ -117,7 +117,7 @@ class Rehearsal:
         sandbox.up()
         started = time.time()
         try:
-            url = sandbox.topology().service(SERVICE).router.public_url + "/"
+            url = sandbox.public_url(SERVICE) + "/"
             load = LoadGenerator(
                 url, self.rate, max_requests=int(self.rate * MAX_SECONDS), max_seconds=MAX_SECONDS
             )

@@ -83,6 +83,10 @@ backend {service}
     return "".join(sections)
 
 
+def public_url(state: SandboxState, service: str) -> str:
+    return f"http://{LOOPBACK}:{state.services[service].frontend}"
+
+
 def prometheus_config(state: SandboxState) -> str:
     """Scrape HAProxy and every slot process each second (the gates' resolution)."""
     app_targets = [
@@ -110,7 +114,7 @@ def topology(state: SandboxState) -> Topology:
         services={
             service: ServiceTargets(
                 router=HAProxyRouter(
-                    runtime_api=runtime_api, backend=service, public_url=f"http://{LOOPBACK}:{ports.frontend}"
+                    runtime_api=runtime_api, backend=service, public_url=public_url(state, service)
                 ),
                 slots=SandboxSlotPair(
                     runtime_api=runtime_api,

@@ -92,6 +92,10 @@ class Sandbox:
     def topology(self) -> Topology:
         return configs.topology(self.require_running())
 
+    def public_url(self, service: str) -> str:
+        """Where users reach `service` through HAProxy."""
+        return configs.public_url(self.require_running(), service)
+
     # -- up and down -----------------------------------------------------------------------------
 
     def up(self) -> SandboxState:

@@ -25,7 +25,7 @@ def test_plan_document_has_the_documented_shape(plan: Plan) -> None:
     assert isinstance(document["outputs"], dict)
     for resource in document["resources"]:
         assert {"type", "name", "inputs"} <= set(resource)
-        assert resource["type"].startswith("azure-native:")
+        assert resource["type"].split(":")[0] in {"azure-native", "aws", "kubernetes", "cloudflare", "pulumi"}
         assert isinstance(resource["inputs"], dict)
 
 
@@ -48,10 +48,29 @@ def test_plan_lists_every_resource_the_issue_asks_for(plan: Plan) -> None:
         "azure-native:redisenterprise:Database",
         "azure-native:keyvault:Vault",
         "azure-native:keyvault:Secret",
+        # Issue 4: the API on EKS and the Cloudflare load balancers.
+        "aws:ec2/vpc:Vpc",
+        "aws:kms/key:Key",
+        "aws:eks/cluster:Cluster",
+        "aws:eks/nodeGroup:NodeGroup",
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:Service",
+        "kubernetes:policy/v1:PodDisruptionBudget",
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor",
+        "cloudflare:index/loadBalancerPool:LoadBalancerPool",
+        "cloudflare:index/loadBalancer:LoadBalancer",
     ):
         assert expected in types
+    # Per released service: a monitor, two pools and a load balancer.
+    for service in ("web", "api"):
+        mine = [r.type.split(":")[-1] for r in plan.resources if r.parent == f"{service}-traffic"]
+        assert sorted(mine) == ["LoadBalancer", "LoadBalancerMonitor", "LoadBalancerPool", "LoadBalancerPool"]
 
 
 def test_every_resource_is_parented_to_a_component(plan: Plan) -> None:
-    top_level = [r.name for r in plan.resources if not r.parent]
-    assert top_level == ["resource-group"]
+    top_level = sorted(r.name for r in plan.resources if not r.parent)
+    # Besides the resource group, only the providers: AWS's (region, default tags) and the cluster's.
+    assert top_level == ["api-kubernetes", "aws", "resource-group"]

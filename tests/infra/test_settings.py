@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pulumi
 import pytest
@@ -51,12 +52,34 @@ def test_committed_stack_files_are_valid(stack: str) -> None:
         ("webContainerPort", "eighty", r"platform:webContainerPort = \"eighty\".*a TCP port from 1 to 65535"),
         ("alertEmails", '["oncall"]', r"platform:alertEmails\[0\] = \"oncall\""),
         ("publicHostname", "WWW.Example.COM", r"platform:publicHostname.*lower-case DNS name"),
+        ("vpcCidr", "10.0.0.0/8", r"platform:vpcCidr.*private IPv4 range from /16 to /20"),
+        ("kubernetesVersion", "1.34.2", r"platform:kubernetesVersion.*such as 1.34"),
+        ("clusterAdminRoleArn", "admin", r"platform:clusterAdminRoleArn.*an IAM role ARN"),
+        (
+            "apiInitialImage",
+            "ghcr.io/example/api:latest",
+            r"platform:apiInitialImage.*latest is not a version",
+        ),
+        ("apiCertificateArn", "arn:aws:acm:eu-west-1:1:certificate/x", r"platform:apiCertificateArn.*ACM"),
+        ("cloudflareZoneId", "example.com", r"platform:cloudflareZoneId.*32 lower-case hex digits"),
+        ("sessionAffinity", "sticky", r"platform:sessionAffinity.*one of none, cookie, ip_cookie, header"),
     ],
 )
 def test_invalid_value_names_key_value_and_expected_form(key: str, value: str, message: str) -> None:
     values = {**committed_values("staging"), key: value}
     with pytest.raises(SettingsError, match=message):
         parse_stack_config("staging", values)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("everyone", ["0.0.0.0/0", "::/0"])
+def test_the_cluster_endpoint_never_admits_the_whole_internet(stack: str, everyone: str) -> None:
+    values = {**committed_values(stack), "clusterPublicAccessCidrs": json.dumps(["203.0.113.0/24", everyone])}
+    with pytest.raises(
+        SettingsError,
+        match=rf"platform:clusterPublicAccessCidrs\[1\] = \"{re.escape(everyone)}\".*whole internet",
+    ):
+        parse_stack_config(stack, values)
 
 
 def test_missing_required_value_is_named() -> None:
@@ -96,6 +119,10 @@ def test_production_is_the_redundant_stack() -> None:
     assert production.redis_high_availability and production.app_service_zone_redundant
     assert production.app_service_workers > staging.app_service_workers
     assert 7 <= staging.postgres_backup_retention_days <= production.postgres_backup_retention_days <= 35
+    assert (production.availability_zones, staging.availability_zones) == (3, 2)
+    assert production.nat_gateway_per_zone and not staging.nat_gateway_per_zone
+    assert (production.api_min_replicas, production.api_max_replicas) == (5, 50)
+    assert staging.api_max_replicas < production.api_max_replicas
 
 
 class _NoMocks(pulumi.runtime.Mocks):

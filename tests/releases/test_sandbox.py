@@ -13,6 +13,8 @@ from releases.sandbox import processes
 from releases.sandbox.environment import Sandbox
 from releases.targets.haproxy import HAProxyRouter, RuntimeAPI
 from releases.targets.sandbox_slots import SandboxSlots
+from releases.topology import HAProxyRouter as HAProxyTarget
+from releases.topology import SandboxSlotPair
 from tests.releases.sandbox_helpers import needs_sandbox_programs
 
 pytestmark = needs_sandbox_programs
@@ -25,6 +27,7 @@ def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
         assert sandbox.up() == sandbox.state()  # idempotent: the running sandbox is left alone
         pids = {name: record.pid for name, record in state.processes.items()}
         web = sandbox.topology().service("web")
+        assert isinstance(web.slots, SandboxSlotPair) and isinstance(web.router, HAProxyTarget)
         slots = SandboxSlots(web.slots, web.health, deploy=lambda v: sandbox.deploy("web", v))
         production, staging = slots.probe()
         assert (production.version, staging.version) == ("1.0.0", "1.0.0")
@@ -36,7 +39,7 @@ def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
         slots.swap()
         production, staging = slots.probe()
         assert (production.version, staging.version) == ("2.0.0", "1.0.0")
-        response = httpx.get(web.router.public_url + "/", timeout=5)  # all traffic on stable: 2.0.0
+        response = httpx.get(sandbox.public_url("web") + "/", timeout=5)  # all traffic on stable: 2.0.0
         assert response.headers["x-app-version"] == "2.0.0"
         assert response.status_code == 500 and response.headers["x-fault-injected"] == "true"
         # Nothing restarted for the swap: the same processes, except the redeployed staging slot.
@@ -62,6 +65,7 @@ def test_router_sends_each_pool_its_weight(tmp_path: Path) -> None:
     sandbox.up()
     try:
         web = sandbox.topology().service("web")
+        assert isinstance(web.router, HAProxyTarget)
         sandbox.deploy("web", "2.0.0")
         router = HAProxyRouter(RuntimeAPI(web.router.runtime_api), "web")
         deadline = time.monotonic() + 15
@@ -73,7 +77,7 @@ def test_router_sends_each_pool_its_weight(tmp_path: Path) -> None:
             for percent in (10, 50):
                 router.write_weights(Weights.canary_percent(percent))
                 versions = Counter(
-                    client.get(web.router.public_url + "/").headers["x-app-version"] for _ in range(1000)
+                    client.get(sandbox.public_url("web") + "/").headers["x-app-version"] for _ in range(1000)
                 )
                 observed[percent] = versions["2.0.0"] / 10
     finally:

@@ -10,7 +10,7 @@ import pytest
 from releases.errors import BadInput
 from releases.sandbox.configs import topology
 from releases.sandbox.state import SandboxState, ServicePorts, SlotProcess
-from releases.topology import Topology, load_topology
+from releases.topology import HAProxyRouter, Topology, load_topology
 
 
 def _state() -> SandboxState:
@@ -35,7 +35,8 @@ def test_the_sandbox_topology_round_trips_through_the_contract(tmp_path: Path) -
     path.write_text(topology(_state()).model_dump_json())
     loaded = load_topology(path)
     assert isinstance(loaded, Topology)
-    assert loaded.service("web").router.backend == "web"
+    router = loaded.service("web").router
+    assert isinstance(router, HAProxyRouter) and router.backend == "web"
 
 
 def test_an_unknown_service_names_the_known_ones() -> None:
@@ -48,5 +49,5 @@ def test_a_malformed_topology_names_the_field(tmp_path: Path) -> None:
     document["services"]["web"]["router"]["runtime_api"] = "not an address; rm -rf"
     path = tmp_path / "topology.json"
     path.write_text(json.dumps(document))
-    with pytest.raises(BadInput, match=r"services\.web\.router\.runtime_api"):
+    with pytest.raises(BadInput, match=r"services\.web\.router\.haproxy\.runtime_api"):
         load_topology(path)

@@ -1,0 +1,1 @@
+"""Cloudflare components: a weighted load balancer per released service."""
