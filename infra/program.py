@@ -161,34 +161,36 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
     )
 
     api_cluster, api = _api_on_eks(settings)
-    web_router = WeightedLoadBalancer(
-        "web-traffic",
-        LoadBalancerArgs(
-            account_id=config.cloudflare_account_id,
-            zone_id=config.cloudflare_zone_id,
-            hostname=config.public_hostname,
-            health_path=config.health_check_path,
-            # An App Service slot answers to its own hostname only.
-            stable=Origin(address=web.production_hostname, host=web.production_hostname),
-            canary=Origin(address=web.staging_hostname, host=web.staging_hostname),
-            session_affinity=config.session_affinity,
-        ),
-        opts=pulumi.ResourceOptions(),
+
+    def traffic(service: str, hostname: str, stable: Origin, canary: Origin) -> WeightedLoadBalancer:
+        return WeightedLoadBalancer(
+            f"{service}-traffic",
+            LoadBalancerArgs(
+                account_id=config.cloudflare_account_id,
+                zone_id=config.cloudflare_zone_id,
+                hostname=hostname,
+                health_path=config.health_check_path,
+                stable=stable,
+                canary=canary,
+                session_affinity=config.session_affinity,
+            ),
+            opts=pulumi.ResourceOptions(),
+        )
+
+    # An App Service slot answers to its own hostname only.
+    web_router = traffic(
+        "web",
+        config.public_hostname,
+        stable=Origin(address=web.production_hostname, host=web.production_hostname),
+        canary=Origin(address=web.staging_hostname, host=web.staging_hostname),
     )
+    # The NLBs' certificate is for the API's public hostname.
     api_hostnames = {role: _load_balancer_hostname(service) for role, service in api.services.items()}
-    api_router = WeightedLoadBalancer(
-        "api-traffic",
-        LoadBalancerArgs(
-            account_id=config.cloudflare_account_id,
-            zone_id=config.cloudflare_zone_id,
-            hostname=config.api_hostname,
-            health_path=config.health_check_path,
-            # The NLB's certificate is for the API's public hostname.
-            stable=Origin(address=api_hostnames["active"], host=config.api_hostname),
-            canary=Origin(address=api_hostnames["preview"], host=config.api_hostname),
-            session_affinity=config.session_affinity,
-        ),
-        opts=pulumi.ResourceOptions(),
+    api_router = traffic(
+        "api",
+        config.api_hostname,
+        stable=Origin(address=api_hostnames["active"], host=config.api_hostname),
+        canary=Origin(address=api_hostnames["preview"], host=config.api_hostname),
     )
     targets = release_targets(
         settings.stack,
