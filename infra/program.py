@@ -174,7 +174,6 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
                 canary=canary,
                 session_affinity=config.session_affinity,
             ),
-            opts=pulumi.ResourceOptions(),
         )
 
     # An App Service slot answers to its own hostname only.
@@ -279,7 +278,6 @@ def _api_on_eks(settings: Settings) -> tuple[Cluster, ApiWorkloads]:
         cluster.endpoint,
         cluster.certificate_authority,
         config.aws_region,
-        opts=pulumi.ResourceOptions(),
     )
     workloads = ApiWorkloads(
         "api",

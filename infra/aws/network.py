@@ -61,7 +61,6 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
-        public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
         nat_gateways: list[aws.ec2.NatGateway] = []
         for index, zone in enumerate(zones):
@@ -78,7 +77,6 @@ class Network(pulumi.ComponentResource):
             aws.ec2.RouteTableAssociation(
                 f"{name}-public-{zone}", subnet_id=public.id, route_table_id=public_routes.id, opts=child
             )
-            public_subnets.append(public)
             if args.nat_gateway_per_zone or index == 0:
                 address = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", opts=child)
                 nat_gateways.append(
@@ -113,9 +111,7 @@ class Network(pulumi.ComponentResource):
             private_subnets.append(private)
 
         self._flow_logs(name, args, vpc)
-        self.vpc_id = vpc.id
         self.private_subnet_ids = [subnet.id for subnet in private_subnets]
-        self.public_subnet_ids = [subnet.id for subnet in public_subnets]
         self.register_outputs({"vpcId": vpc.id})
 
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc) -> None:

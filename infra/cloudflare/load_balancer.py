@@ -45,7 +45,7 @@ class LoadBalancerArgs:
 
 
 class WeightedLoadBalancer(pulumi.ComponentResource):
-    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions) -> None:
+    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:cloudflare:WeightedLoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         monitor = cloudflare.LoadBalancerMonitor(

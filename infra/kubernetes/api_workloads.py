@@ -163,7 +163,6 @@ class ApiWorkloads(pulumi.ComponentResource):
             role: self._service(name, role, colour, namespace, args)
             for role, colour in INITIAL_SELECTION.items()
         }
-        self.namespace = namespace.metadata.name
         self.register_outputs({})
 
     def _service(

@@ -51,9 +51,8 @@ def cluster_provider(
     endpoint: pulumi.Output[str],
     certificate_authority: pulumi.Output[str],
     region: str,
-    opts: pulumi.ResourceOptions,
 ) -> k8s.Provider:
     config = pulumi.Output.all(cluster_name, endpoint, certificate_authority).apply(
         lambda values: kubeconfig(values[0], values[1], values[2], region)
     )
-    return k8s.Provider(name, kubeconfig=config, opts=opts)
+    return k8s.Provider(name, kubeconfig=config)
