@@ -89,6 +89,7 @@ def _engine(
     service: str,
     progress: ConsoleProgress | None = None,
     topology: Topology | None = None,
+    topology_file: str = "",
 ) -> Engine:
     """The engine for one service. `topology` is passed in by callers that build several engines,
     so the environment is described (and the sandbox checked) once, not once per service."""
@@ -100,7 +101,10 @@ def _engine(
     environment = env or c.config.releases.default_environment
     service = service or c.config.releases.default_service
     policy = settings.environment(environment)
-    targets = connect(settings, topology or read_topology(settings, environment), service)
+    described = topology or read_topology(
+        settings, environment, Path(topology_file) if topology_file else None
+    )
+    targets = connect(settings, described, service)
     return Engine(environment, service, targets, policy, _journal(settings), progress)
 
 
@@ -141,6 +145,7 @@ def _console() -> Any:
         "dry_run": "observe and print the plan, change nothing",
         "yes": "do not ask for confirmation (production asks otherwise)",
         "hold": "when a gate fails, keep traffic as it is instead of rolling back",
+        "topology": "a release_targets JSON file to use instead of the stack output (cloud environments)",
     }
 )
 def release(
@@ -153,6 +158,7 @@ def release(
     dry_run: bool = False,
     yes: bool = False,
     hold: bool = False,
+    topology: str = "",
 ) -> None:
     """Move a release one step (--percent N) or all the way (--auto), with health and metric gates."""
     from releases.console import ConsoleProgress, describe_result, plan_table
@@ -164,7 +170,7 @@ def release(
             raise BadInput("give exactly one of --percent N (1-100) or --auto")
         step = None if auto else _parse_percent(percent)
         progress = ConsoleProgress(console)
-        engine = _engine(c, env, service, progress)
+        engine = _engine(c, env, service, progress, topology_file=topology)
         if not dry_run:
             _confirm(engine, yes, f"releasing {engine.service}")
         try:
@@ -187,15 +193,18 @@ def release(
         "service": "web (default) or api",
         "dry_run": "observe and print the plan, change nothing",
         "yes": "do not ask for confirmation (production asks otherwise)",
+        "topology": "a release_targets JSON file to use instead of the stack output (cloud environments)",
     }
 )
-def rollback(c: Context, env: str = "", service: str = "", dry_run: bool = False, yes: bool = False) -> None:
+def rollback(
+    c: Context, env: str = "", service: str = "", dry_run: bool = False, yes: bool = False, topology: str = ""
+) -> None:
     """Put all traffic back on the previous version: weights to stable, and a swap back if promoted."""
     from releases.console import describe_result, plan_table
 
     console = _console()
     with _operator_errors():
-        engine = _engine(c, env, service)
+        engine = _engine(c, env, service, topology_file=topology)
         if not dry_run:
             _confirm(engine, yes, f"rolling back {engine.service}")
         result = engine.rollback(dry_run=dry_run)
@@ -210,17 +219,18 @@ def rollback(c: Context, env: str = "", service: str = "", dry_run: bool = False
         "env": "sandbox (default), staging or production",
         "service": "one service (default: every service of the environment)",
         "json": "print one JSON document instead of a table",
+        "topology": "a release_targets JSON file to use instead of the stack output (cloud environments)",
     }
 )
-def status(c: Context, env: str = "", service: str = "", json_: bool = False) -> None:
+def status(c: Context, env: str = "", service: str = "", json_: bool = False, topology: str = "") -> None:
     """Weights, what each slot serves, the release in flight and who holds the lock."""
     from releases.console import status_document, status_table
-    from releases.environments import topology
+    from releases.environments import topology as read_topology
 
     with _operator_errors():
         settings = _settings(c)
         environment = env or c.config.releases.default_environment
-        described = topology(settings, environment)
+        described = read_topology(settings, environment, Path(topology) if topology else None)
         services = [service] if service else sorted(described.services)
         statuses = [_engine(c, environment, name, topology=described).status() for name in services]
     if json_:

@@ -194,7 +194,11 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
     targets = release_targets(
         settings.stack,
         WebTargets(
-            app=web, router=web_router, subscription_id=client.subscription_id, resource_group=group.name
+            app=web,
+            router=web_router,
+            subscription_id=client.subscription_id,
+            resource_group=group.name,
+            region=config.location,
         ),
         ApiTargets(
             router=api_router,

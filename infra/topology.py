@@ -28,6 +28,7 @@ class WebTargets:
     router: WeightedLoadBalancer
     subscription_id: pulumi.Input[str]
     resource_group: pulumi.Input[str]
+    region: str
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,12 @@ def release_targets(
                     "resource_group": web.resource_group,
                     "app": web.app.app_name,
                     "slot": STAGING_SLOT,
-                    "production_hostname": web.app.production_hostname,
-                    "staging_hostname": web.app.staging_hostname,
+                    "production_url": pulumi.Output.concat("https://", web.app.production_hostname),
+                    "staging_url": pulumi.Output.concat("https://", web.app.staging_hostname),
                 },
                 "metrics": {
                     "kind": "azure_monitor",
+                    "region": web.region,
                     "production_resource_id": site,
                     "staging_resource_id": pulumi.Output.concat(site, "/slots/", STAGING_SLOT),
                 },
@@ -101,6 +103,8 @@ def release_targets(
                     "responses_metric": API_RESPONSES_METRIC,
                     "responses_labels": api_selector,
                     "responses_pool_label": COLOUR_LABEL,
+                    "error_label": "status",
+                    "error_pattern": "5..",
                     "latency_histogram": API_LATENCY_HISTOGRAM,
                     "latency_labels": api_selector,
                     "latency_pool_label": COLOUR_LABEL,

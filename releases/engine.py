@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from releases import gates
-from releases.errors import BadInput, GateFailed, Refused, VerificationFailed
+from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable, VerificationFailed
 from releases.gates import BakeResult, Progress
 from releases.journal import Journal
 from releases.lock import LockHolder, ReleaseLock, current_holder
@@ -338,13 +338,28 @@ class Engine:
         self.targets.slots.swap()
         if reset is not None and reset_weights is not None:
             self._intent(record, reset)
-            self.targets.router.write_weights(reset_weights)
+            try:
+                self.targets.router.write_weights(reset_weights)
+            except TargetUnavailable as error:
+                self._undo_swap(record, swap, error)
         self._verify_slots(record.version, record.previous_version)
         self._outcome(record, swap)
         if reset is not None and reset_weights is not None:
             self._verify_weights(reset_weights)
             self.journal.set_percent(record, 100)
             self._outcome(record, reset, weights=str(reset_weights))
+
+    def _undo_swap(self, record: ReleaseRecord, swap: Action, error: TargetUnavailable) -> None:
+        """The router refused the weights reset right after the swap (blocked, unreachable): swap
+        back, so canary traffic does not keep reaching the previous version on the staging slot and
+        nothing is left half-applied."""
+        self.targets.slots.swap()
+        self._verify_slots(record.previous_version, record.version)
+        self._outcome(record, swap, undone=f"the weights reset failed: {error}")
+        raise TargetUnavailable(
+            f"{error}. The swap was undone: production serves {record.previous_version} again and the "
+            "weights are as they were; rerun `invoke release --percent 100` once the router answers"
+        ) from None
 
     def _gate_failed(self, record: ReleaseRecord, action: Action, result: BakeResult, hold: bool) -> None:
         reasons = "; ".join(result.reasons)
@@ -392,6 +407,7 @@ class Engine:
                 return done
             target, record = self._target_version(live, version)
             actions = self.plan_step(live, target, percent)
+            self.targets.slots.preflight()
             if record is None:
                 record = self.journal.start_release(
                     self.environment, self.service, target, previous_version=live.production.version

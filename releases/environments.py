@@ -1,44 +1,144 @@
-"""From an environment's name to the adapters that drive it."""
+"""From an environment's name (and optionally a topology file) to the adapters that drive it.
+
+The sandbox describes itself; a cloud environment's topology comes from its stack's
+`release_targets` output or from a file given with `--topology`. Each router, slot pair and metric
+source kind has its adapter; cloud SDKs are imported only when a topology needs them, so the
+sandbox's `invoke status` stays fast.
+"""
 
 from __future__ import annotations
 
-from releases.errors import Refused
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from releases.errors import BadInput
 from releases.sandbox.environment import Sandbox
-from releases.settings import ReleaseSettings
-from releases.targets.base import Targets
-from releases.targets.haproxy import HAProxyRouter, RuntimeAPI
-from releases.targets.prometheus import PrometheusSource
-from releases.targets.sandbox_slots import SandboxSlots
-from releases.topology import HAProxyRouter as HAProxyTarget
-from releases.topology import PrometheusMetrics, SandboxSlotPair, Topology
+from releases.settings import CloudSettings, ReleaseSettings
+from releases.targets.base import MetricSource, SlotPair, Targets, TrafficRouter
+from releases.targets.retrying import RequestBudget, RetryPolicy
+from releases.topology import (
+    AppServiceSlotPair,
+    AzureMonitorMetrics,
+    CloudflareRouter,
+    HAProxyRouter,
+    KubernetesSlotPair,
+    PrometheusMetrics,
+    SandboxSlotPair,
+    ServiceTargets,
+    Topology,
+    load_topology,
+)
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 
-def topology(settings: ReleaseSettings, environment: str) -> Topology:
+def topology(settings: ReleaseSettings, environment: str, path: Path | None = None) -> Topology:
     settings.environment(environment)  # an unknown name is bad input, whatever else is wrong
+    if path is not None:
+        described = load_topology(path)
+        if described.environment != environment:
+            raise BadInput(
+                f"topology file {path} describes {described.environment!r}, not --env {environment!r}"
+            )
+        return described
     if environment == "sandbox":
         return Sandbox(settings.sandbox_dir).topology()
-    raise Refused(
-        f"releasing to {environment} needs its topology (the stack output `release_targets`) and the "
-        "cloud adapters (Cloudflare, App Service, Kubernetes), which this version does not have yet; "
-        "rehearse with the sandbox (the default --env) meanwhile"
-    )
+    from releases.stack_topology import read_stack_topology
+
+    return read_stack_topology(settings.project_dir, environment)
+
+
+def _policy(clouds: CloudSettings) -> RetryPolicy:
+    return RetryPolicy(clouds.retry_timeout_seconds, clouds.max_retry_after_seconds)
+
+
+class _Clients:
+    """What one service's adapters share: the settings, Cloudflare's request budget and one Azure
+    credential (so the slots and the metrics do not each go looking for one)."""
+
+    def __init__(self, clouds: CloudSettings) -> None:
+        self.clouds = clouds
+        self.cloudflare_budget = RequestBudget(clouds.cloudflare_requests_per_5_minutes)
+        self._azure_credential: TokenCredential | None = None
+
+    def azure_credential(self) -> TokenCredential:
+        from releases.targets import azure_auth
+
+        if self._azure_credential is None:
+            self._azure_credential = azure_auth.credential(self.clouds)
+        return self._azure_credential
 
 
 def connect(settings: ReleaseSettings, topology: Topology, service: str) -> Targets:
     targets = topology.service(service)
-    router, slots, metrics = targets.router, targets.slots, targets.metrics
-    if not (
-        isinstance(router, HAProxyTarget)
-        and isinstance(slots, SandboxSlotPair)
-        and isinstance(metrics, PrometheusMetrics)
-    ):
-        raise Refused(
-            f"{topology.environment}/{service} uses {router.kind}, {slots.kind} and {metrics.kind}; "
-            "this version drives only the sandbox's haproxy, sandbox and prometheus targets"
+    clients = _Clients(settings.clouds)
+    slots = _slots(settings, targets, service, clients)
+    return Targets(router=_router(targets, clients), slots=slots, metrics=_metrics(targets, slots, clients))
+
+
+def _router(targets: ServiceTargets, clients: _Clients) -> TrafficRouter:
+    router = targets.router
+    if isinstance(router, HAProxyRouter):
+        from releases.targets.haproxy import HAProxyRouter as HAProxyWeights
+        from releases.targets.haproxy import RuntimeAPI
+
+        return HAProxyWeights(RuntimeAPI(router.runtime_api), router.backend)
+    assert isinstance(router, CloudflareRouter)
+    from releases.targets.cloudflare_lb import CloudflareLoadBalancer, client_from_environment
+
+    client = client_from_environment(clients.clouds.request_timeout_seconds)
+    return CloudflareLoadBalancer(router, client, _policy(clients.clouds), clients.cloudflare_budget)
+
+
+def _slots(settings: ReleaseSettings, targets: ServiceTargets, service: str, clients: _Clients) -> SlotPair:
+    slots, clouds = targets.slots, clients.clouds
+    if isinstance(slots, SandboxSlotPair):
+        from releases.targets.sandbox_slots import SandboxSlots
+
+        sandbox = Sandbox(settings.sandbox_dir)
+        return SandboxSlots(slots, targets.health, deploy=lambda version: sandbox.deploy(service, version))
+    if isinstance(slots, AppServiceSlotPair):
+        from azure.mgmt.web import WebSiteManagementClient
+
+        from releases.targets.app_service import AppServiceSlots
+
+        credential = clients.azure_credential()
+        scope = clouds.azure_resource_manager.rstrip("/") + "/.default"
+        client = WebSiteManagementClient(
+            credential,
+            slots.subscription_id,
+            base_url=clouds.azure_resource_manager,
+            credential_scopes=[scope],
+            retry_total=3,
+            connection_timeout=clouds.request_timeout_seconds,
+            read_timeout=clouds.request_timeout_seconds,
+            polling_interval=5,
         )
-    sandbox = Sandbox(settings.sandbox_dir)
-    return Targets(
-        router=HAProxyRouter(RuntimeAPI(router.runtime_api), router.backend),
-        slots=SandboxSlots(slots, targets.health, deploy=lambda version: sandbox.deploy(service, version)),
-        metrics=PrometheusSource(metrics),
+        return AppServiceSlots(
+            slots, targets.health, client, credential, scope, _policy(clouds), clouds.swap_timeout_seconds
+        )
+    assert isinstance(slots, KubernetesSlotPair)
+    from releases.targets.kubernetes_colours import KubernetesSlots, api_client
+
+    return KubernetesSlots(
+        slots, api_client(slots, clouds.kubeconfig), _policy(clouds), clouds.request_timeout_seconds
     )
+
+
+def _metrics(targets: ServiceTargets, slots: SlotPair, clients: _Clients) -> MetricSource:
+    metrics = targets.metrics
+    if isinstance(metrics, PrometheusMetrics):
+        from releases.targets.kubernetes_colours import KubernetesSlots
+        from releases.targets.prometheus import PrometheusSource, pool_name
+
+        # On Kubernetes the figures are labelled by colour; which colour serves a pool is live state.
+        label_value = slots.pool_label_value if isinstance(slots, KubernetesSlots) else pool_name
+        return PrometheusSource(metrics, label_value)
+    assert isinstance(metrics, AzureMonitorMetrics)
+    from azure.monitor.querymetrics import MetricsClient
+
+    from releases.targets.azure_monitor import AzureMonitorSource
+
+    endpoint = clients.clouds.azure_metrics_endpoint.replace("{region}", metrics.region)
+    return AzureMonitorSource(metrics, MetricsClient(endpoint, clients.azure_credential(), retry_total=3))

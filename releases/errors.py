@@ -31,6 +31,11 @@ class Refused(ReleaseError):
     exit_code = EXIT_REFUSED
 
 
+class TargetUnavailable(Refused):
+    """A cloud endpoint could not be reached, rejected the credentials or is rate-limiting us,
+    and the call was given up. The call that failed changed nothing."""
+
+
 class GateFailed(ReleaseError):
     """A gate failed during a step; the release was rolled back (or held, with --hold)."""
 

@@ -17,8 +17,7 @@ from typing import Any
 from releases.errors import Refused
 from releases.model import Pool, PoolSample, SlotHealth
 from releases.settings import AnalysisGate, HealthGate
-from releases.targets.base import MetricSource, SlotPair, TrafficRouter
-from releases.targets.prometheus import MetricsUnavailableError
+from releases.targets.base import MetricSource, MetricsUnavailableError, SlotPair, TrafficRouter
 
 
 class Verdict(enum.StrEnum):
@@ -75,6 +74,17 @@ def analyse(judged: PoolSample, baseline: PoolSample | None, gate: AnalysisGate)
     if judged.p95_seconds is not None and judged.p95_seconds > gate.max_p95_seconds:
         failures.append(
             f"p95 latency {judged.p95_seconds * 1000:.0f} ms is over {gate.max_p95_seconds * 1000:.0f} ms"
+        )
+    elif (
+        judged.p95_seconds is None
+        and judged.mean_seconds is not None
+        and judged.mean_seconds > gate.max_p95_seconds
+    ):
+        # Request latencies are skewed to the right, so their p95 is above their mean: a mean over
+        # the limit is a p95 over it too. (A mean under it proves nothing, and passes.)
+        failures.append(
+            f"mean latency {judged.mean_seconds * 1000:.0f} ms (the source has no percentiles) is over "
+            f"the p95 limit of {gate.max_p95_seconds * 1000:.0f} ms"
         )
     p_value = None
     if baseline is not None and baseline.requests >= gate.min_requests and judged.errors > 0:

@@ -89,6 +89,8 @@ class PoolSample:
     requests: float
     errors: float
     p95_seconds: float | None
+    # Sources without percentiles (Azure Monitor's platform metrics) report the mean instead.
+    mean_seconds: float | None = None
 
     @property
     def error_rate(self) -> float | None:

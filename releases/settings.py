@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from releases.errors import BadInput
 
 ENVIRONMENTS = ("sandbox", "staging", "production")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 Seconds = Annotated[float, Field(gt=0, le=24 * 3600)]
 
@@ -73,9 +75,42 @@ class EnvironmentSettings(_Settings):
         return steps
 
 
+class CloudSettings(_Settings):
+    """Where the cloud adapters send their requests and how patient they are.
+
+    Endpoints default to the public clouds; each SDK's own setting is what they change (ARM's base
+    URL, the metrics client's regional endpoint, the kubeconfig). Cloudflare's base URL is the
+    SDK's own `CLOUDFLARE_BASE_URL`, its token `CLOUDFLARE_API_TOKEN`; Azure credentials are
+    whatever `DefaultAzureCredential` finds (service principal variables, workload or managed
+    identity, `az login`).
+    """
+
+    azure_resource_manager: str = Field(default="https://management.azure.com", pattern=r"^https://")
+    # `{region}` is the app's Azure region (the metrics API is regional).
+    azure_metrics_endpoint: str = Field(
+        default="https://{region}.metrics.monitor.azure.com", pattern=r"^https://"
+    )
+    # Only for private clouds whose authority Microsoft's instance discovery does not know.
+    azure_disable_instance_discovery: bool = False
+    # None: the Kubernetes client's own choice ($KUBECONFIG, then ~/.kube/config).
+    kubeconfig: Path | None = None
+    # Cloudflare allows 1,200 API requests per 5 minutes per user; one release uses a fifth of that
+    # at most, so two services releasing at once and an operator's dashboard still fit.
+    cloudflare_requests_per_5_minutes: int = Field(default=240, ge=1, le=1200)
+    # A Retry-After longer than this means the account is blocked: stop and report, never wait it out.
+    max_retry_after_seconds: Seconds = 30.0
+    # Total time one call may spend retrying 429s, 5xx and timeouts before it is given up.
+    retry_timeout_seconds: Seconds = 60.0
+    request_timeout_seconds: Seconds = 30.0
+    # A slot swap warms the instances first; App Service allows it up to 30 minutes.
+    swap_timeout_seconds: Seconds = 1800.0
+
+
 class ReleaseSettings(_Settings):
+    project_dir: Path  # where the Pulumi project (and its stacks) lives
     state_dir: Path
     environments: dict[str, EnvironmentSettings]
+    clouds: CloudSettings = CloudSettings()
 
     def environment(self, name: str) -> EnvironmentSettings:
         if name not in self.environments:
@@ -101,14 +136,21 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
     state_dir = Path(os.environ.get("PLATFORM_STATE_DIR") or config.get("state_dir") or ".state")
     if not state_dir.is_absolute():
         state_dir = project_dir / state_dir
-    environments: dict[str, EnvironmentSettings] = {}
-    for name in ENVIRONMENTS:
-        try:
-            environments[name] = EnvironmentSettings.model_validate(dict(config.get(name) or {}))
-        except ValidationError as error:
-            problems = "; ".join(
-                f"releases.{name}.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
-                for issue in error.errors()
-            )
-            raise BadInput(f"release configuration is invalid: {problems}") from None
-    return ReleaseSettings(state_dir=state_dir, environments=environments)
+    environments = {
+        name: _validated(EnvironmentSettings, config.get(name), f"releases.{name}") for name in ENVIRONMENTS
+    }
+    clouds = _validated(CloudSettings, config.get("clouds"), "releases.clouds")
+    return ReleaseSettings(
+        project_dir=project_dir, state_dir=state_dir, environments=environments, clouds=clouds
+    )
+
+
+def _validated(model: type[ModelT], section: Any, where: str) -> ModelT:
+    try:
+        return model.model_validate(dict(section or {}))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{where}.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise BadInput(f"release configuration is invalid: {problems}") from None

@@ -27,6 +27,11 @@ Hostname = Annotated[str, StringConstraints(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}
 AzureResourceId = Annotated[
     str, StringConstraints(pattern=r"^/subscriptions/[0-9a-f-]{36}/resourceGroups/[^/]+/providers/.+$")
 ]
+# Where a slot answers its health checks: scheme, host, optional port and a base path.
+SlotUrl = Annotated[
+    str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+]
+AzureRegion = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,40}$")]
 AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
 
 
@@ -89,8 +94,9 @@ class AppServiceSlotPair(_Contract):
     resource_group: Identifier
     app: Identifier
     slot: Identifier = "staging"
-    production_hostname: Hostname
-    staging_hostname: Hostname
+    # Each slot's own address (`https://<default host name>`), where its health paths answer.
+    production_url: SlotUrl
+    staging_url: SlotUrl
 
 
 class KubernetesServices(_Contract):
@@ -117,6 +123,7 @@ class AzureMonitorMetrics(_Contract):
     served by the production slot and canary traffic by the staging slot."""
 
     kind: Literal["azure_monitor"] = "azure_monitor"
+    region: AzureRegion  # the metrics API is regional: the app's region
     production_resource_id: AzureResourceId
     staging_resource_id: AzureResourceId
 
@@ -131,6 +138,9 @@ class PrometheusMetrics(_Contract):
     responses_metric: Identifier = "haproxy_server_http_responses_total"
     responses_labels: dict[Identifier, Identifier]
     responses_pool_label: Identifier = "server"
+    # Which responses are errors: HAProxy counts by class (code="5xx"), apps by status (status=~"5..").
+    error_label: Identifier = "code"
+    error_pattern: Annotated[str, StringConstraints(pattern=r"^[0-9x.|]{1,16}$")] = "5xx"
     latency_histogram: Identifier
     latency_labels: dict[Identifier, Identifier]
     latency_pool_label: Identifier = "pool"
@@ -165,6 +175,11 @@ def load_topology(path: Path) -> Topology:
         raise BadInput(f"topology file {path} does not exist") from None
     except (OSError, ValueError) as error:
         raise BadInput(f"topology file {path} is not readable JSON: {error}") from None
+    return parse_topology(document, f"topology file {path}")
+
+
+def parse_topology(document: object, source: str) -> Topology:
+    """Validate a topology document from `source` (a file, a stack output), naming every problem."""
     try:
         return Topology.model_validate(document)
     except ValidationError as error:
@@ -172,4 +187,4 @@ def load_topology(path: Path) -> Topology:
             f"{'.'.join(str(part) for part in issue['loc']) or '(document)'}: {issue['msg']}"
             for issue in error.errors()
         )
-        raise BadInput(f"topology file {path} does not match the contract: {problems}") from None
+        raise BadInput(f"{source} does not match the topology contract: {problems}") from None

@@ -36,6 +36,15 @@ class SlotPair(Protocol):
 
     def swap(self) -> None: ...
 
+    def preflight(self) -> None:
+        """Raise `Refused` if a release could not go through: credentials missing, or a swap would
+        restart what serves traffic. Called before a release changes anything, and before a swap."""
+        ...
+
+
+class MetricsUnavailableError(Exception):
+    """The metric source could not be asked or did not answer; the gate counts it as no data."""
+
 
 class MetricSource(Protocol):
     def sample(self, pool: Pool, window_seconds: float) -> PoolSample: ...

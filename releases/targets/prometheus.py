@@ -8,26 +8,36 @@ app labels with the pool HAProxy names in the request (`http-send-name-header`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import httpx
 
 from releases.model import Pool, PoolSample
+from releases.targets.base import MetricsUnavailableError
 from releases.topology import PrometheusMetrics
 
 QUERY_TIMEOUT_SECONDS = 5.0
 
 
-class MetricsUnavailableError(Exception):
-    """Prometheus could not be asked or did not answer a query."""
+def _selector(labels: dict[str, str], matches: dict[str, str] | None = None) -> str:
+    """Exact label matchers, plus regular-expression ones from `matches`."""
+    exact = [f'{name}="{value}"' for name, value in sorted(labels.items())]
+    regex = [f'{name}=~"{pattern}"' for name, pattern in sorted((matches or {}).items())]
+    return "{" + ",".join(exact + regex) + "}"
 
 
-def _selector(labels: dict[str, str]) -> str:
-    return "{" + ",".join(f'{name}="{value}"' for name, value in sorted(labels.items())) + "}"
+def pool_name(pool: Pool) -> str:
+    return pool.value
 
 
 class PrometheusSource:
-    def __init__(self, targets: PrometheusMetrics) -> None:
+    def __init__(
+        self, targets: PrometheusMetrics, pool_label_value: Callable[[Pool], str] = pool_name
+    ) -> None:
+        """`pool_label_value` says which label value holds a pool's figures: the pool's own name
+        where the router labels them (HAProxy), the colour serving it on Kubernetes."""
         self.targets = targets
+        self.pool_label_value = pool_label_value
 
     def query(self, promql: str) -> float | None:
         """One instant query returning a single number, or None when there is no data (yet)."""
@@ -51,14 +61,15 @@ class PrometheusSource:
 
     def queries(self, pool: Pool, window_seconds: float) -> dict[str, str]:
         window = f"{max(1, round(window_seconds))}s"
-        responses = {**self.targets.responses_labels, self.targets.responses_pool_label: pool.value}
-        errors = {**responses, "code": "5xx"}
-        latency = {**self.targets.latency_labels, self.targets.latency_pool_label: pool.value}
+        value = self.pool_label_value(pool)
+        responses = {**self.targets.responses_labels, self.targets.responses_pool_label: value}
+        errors = {self.targets.error_label: self.targets.error_pattern}
+        latency = {**self.targets.latency_labels, self.targets.latency_pool_label: value}
         metric = self.targets.responses_metric
         histogram = f"{self.targets.latency_histogram}_bucket"
         return {
             "requests": f"sum(increase({metric}{_selector(responses)}[{window}]))",
-            "errors": f"sum(increase({metric}{_selector(errors)}[{window}]))",
+            "errors": f"sum(increase({metric}{_selector(responses, errors)}[{window}]))",
             "p95": f"histogram_quantile(0.95, sum by (le) (rate({histogram}{_selector(latency)}[{window}])))",
         }
 

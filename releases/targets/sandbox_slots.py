@@ -81,6 +81,9 @@ class SandboxSlots:
     def deploy_staging(self, version: str) -> None:
         self._deploy(version)
 
+    def preflight(self) -> None:
+        """Local processes need no credentials and carry no slot settings."""
+
     def swap(self) -> None:
         production, staging = self._colours()
         new_stable = self.targets.slots[staging].address.rsplit(":", 1)

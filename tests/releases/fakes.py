@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from releases.errors import Refused, TargetUnavailable
 from releases.model import Pool, PoolSample, SlotHealth, Weights
 from releases.targets.base import Targets
 
@@ -13,11 +14,15 @@ class FakeRouter:
     weights: Weights = field(default_factory=Weights.all_stable)
     canary_up: bool = True
     writes: list[Weights] = field(default_factory=list)
+    # A write of these weights fails as a blocked or unreachable router would.
+    unavailable_for: Weights | None = None
 
     def read_weights(self) -> Weights:
         return self.weights
 
     def write_weights(self, weights: Weights) -> None:
+        if self.unavailable_for is not None and weights.matches(self.unavailable_for):
+            raise TargetUnavailable("router: rate-limited with Retry-After 300 s")
         self.writes.append(weights)
         self.weights = weights
 
@@ -41,6 +46,8 @@ class FakeSlots:
     staging: FakeSlot = field(default_factory=lambda: FakeSlot("green", "1.0.0"))
     swaps: int = 0
     deploys: list[str] = field(default_factory=list)
+    preflights: int = 0
+    preflight_refusal: str | None = None
 
     def probe(self) -> tuple[SlotHealth, SlotHealth]:
         return self.production.health(), self.staging.health()
@@ -51,6 +58,11 @@ class FakeSlots:
     def deploy_staging(self, version: str) -> None:
         self.deploys.append(version)
         self.staging.version = version
+
+    def preflight(self) -> None:
+        self.preflights += 1
+        if self.preflight_refusal is not None:
+            raise Refused(self.preflight_refusal)
 
     def swap(self) -> None:
         self.swaps += 1

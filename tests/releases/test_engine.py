@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from releases.engine import Engine, Step
-from releases.errors import BadInput, GateFailed, Refused
+from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable
 from releases.journal import Journal
 from releases.lock import ReleaseLock
 from releases.model import Outcome, Pool, PoolSample, Weights
@@ -83,6 +83,35 @@ def test_promotion_swaps_then_returns_all_traffic_to_stable(world: FakeWorld, jo
     assert world.slots.production.version == "2.0.0" and world.slots.staging.version == "1.0.0"
     assert world.router.weights == Weights.all_stable()
     assert result.release is not None and result.release.outcome is Outcome.PROMOTED
+
+
+def test_a_failed_preflight_changes_nothing(world: FakeWorld, journal: Journal) -> None:
+    world.slots.preflight_refusal = "slot-sticky settings differ between production and staging: FEATURE_X"
+    with pytest.raises(Refused, match="FEATURE_X"):
+        engine_for(world, journal).release(10, "2.0.0")
+    assert world.slots.deploys == [] and world.router.writes == [] and world.slots.swaps == 0
+
+
+def test_every_step_runs_the_preflight_first(world: FakeWorld, journal: Journal) -> None:
+    engine_for(world, journal).auto("2.0.0")
+    assert world.slots.preflights == 3  # 10%, 50% and the promotion (which swaps)
+
+
+def test_a_router_that_refuses_the_reset_after_the_swap_gets_the_swap_undone(
+    world: FakeWorld, journal: Journal
+) -> None:
+    engine = engine_for(world, journal)
+    engine.release(50, "2.0.0")
+    world.router.unavailable_for = Weights.all_stable()
+    with pytest.raises(TargetUnavailable, match=r"swap was undone: production serves 1\.0\.0 again"):
+        engine.release(100)
+    assert world.slots.swaps == 2
+    assert world.slots.production.version == "1.0.0" and world.slots.staging.version == "2.0.0"
+    assert world.router.weights == Weights(0.5, 0.5)  # as before the promotion
+    world.router.unavailable_for = None
+    result = engine.release(100)  # once the router answers again, the promotion goes through
+    assert result.release is not None and result.release.outcome is Outcome.PROMOTED
+    assert world.slots.production.version == "2.0.0" and world.router.weights == Weights.all_stable()
 
 
 def test_promoting_again_is_a_no_op(world: FakeWorld, journal: Journal) -> None:

@@ -1,0 +1,35 @@
+"""Azure credentials for the adapters: whatever `DefaultAzureCredential` finds (service principal
+variables, workload or managed identity, `az login`), checked before a release changes anything."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from releases.errors import Refused
+from releases.settings import CloudSettings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+
+def credential(settings: CloudSettings) -> TokenCredential:
+    from azure.identity import DefaultAzureCredential
+
+    if settings.azure_disable_instance_discovery:
+        return DefaultAzureCredential(disable_instance_discovery=True)
+    return DefaultAzureCredential()
+
+
+def check(token_credential: TokenCredential, scope: str) -> None:
+    """Fetch a token for `scope` now, so missing credentials stop a command before any change."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    try:
+        token_credential.get_token(scope)
+    except ClientAuthenticationError as error:
+        detail = str(error.message or error).splitlines()[0][:300]
+        raise Refused(
+            "no usable Azure credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
+            "(or a federated token file), sign in with `az login`, or run with a managed identity "
+            f"({detail}); nothing was changed"
+        ) from None
