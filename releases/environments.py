@@ -15,7 +15,6 @@ from releases.errors import BadInput
 from releases.sandbox.environment import Sandbox
 from releases.settings import CloudSettings, ReleaseSettings
 from releases.targets.base import MetricSource, SlotPair, Targets, TrafficRouter
-from releases.targets.retrying import RequestBudget, RetryPolicy
 from releases.topology import (
     AppServiceSlotPair,
     AzureMonitorMetrics,
@@ -31,6 +30,8 @@ from releases.topology import (
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+
+    from releases.targets.retrying import RetryPolicy
 
 
 def topology(settings: ReleaseSettings, environment: str, path: Path | None = None) -> Topology:
@@ -50,16 +51,17 @@ def topology(settings: ReleaseSettings, environment: str, path: Path | None = No
 
 
 def _policy(clouds: CloudSettings) -> RetryPolicy:
+    from releases.targets.retrying import RetryPolicy
+
     return RetryPolicy(clouds.retry_timeout_seconds, clouds.max_retry_after_seconds)
 
 
 class _Clients:
-    """What one service's adapters share: the settings, Cloudflare's request budget and one Azure
-    credential (so the slots and the metrics do not each go looking for one)."""
+    """What one service's adapters share: the settings and one Azure credential (so the slots and
+    the metrics do not each go looking for one)."""
 
     def __init__(self, clouds: CloudSettings) -> None:
         self.clouds = clouds
-        self.cloudflare_budget = RequestBudget(clouds.cloudflare_requests_per_5_minutes)
         self._azure_credential: TokenCredential | None = None
 
     def azure_credential(self) -> TokenCredential:
@@ -86,9 +88,12 @@ def _router(targets: ServiceTargets, clients: _Clients) -> TrafficRouter:
         return HAProxyWeights(RuntimeAPI(router.runtime_api), router.backend)
     assert isinstance(router, CloudflareRouter)
     from releases.targets.cloudflare_lb import CloudflareLoadBalancer, client_from_environment
+    from releases.targets.retrying import RequestBudget
 
-    client = client_from_environment(clients.clouds.request_timeout_seconds)
-    return CloudflareLoadBalancer(router, client, _policy(clients.clouds), clients.cloudflare_budget)
+    clouds = clients.clouds
+    client = client_from_environment(clouds.request_timeout_seconds)
+    budget = RequestBudget(clouds.cloudflare_requests_per_5_minutes)
+    return CloudflareLoadBalancer(router, client, _policy(clouds), budget)
 
 
 def _slots(settings: ReleaseSettings, targets: ServiceTargets, service: str, clients: _Clients) -> SlotPair:

@@ -1,0 +1,203 @@
+"""Azure as the web service's cloud: an Entra token endpoint, ARM's web app configuration, slot
+settings and `slotsswap` (a long-running operation), Azure Monitor's metrics batch API, and the
+two slots themselves answering their health paths with the version their image carries.
+
+State is linked the way the platform links it: setting the staging slot's image restarts that
+slot (not ready for `restart_seconds`, then serving the new tag); a swap exchanges what the two
+slots run; metrics come from whatever version each slot serves (`bad_versions` answer 10% 5xx).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+import urllib.parse
+from datetime import UTC, datetime, timedelta
+
+import trustme
+from werkzeug import Request
+
+from tests.releases.cloud_fakes.http import FakeAPI, Reply, json_body
+
+TENANT = "00000000-0000-0000-0000-0000000000aa"
+CLIENT_ID = "00000000-0000-0000-0000-0000000000bb"
+CLIENT_SECRET = "azure-test-secret-5f1c9a"  # a secret: must never appear in output or the journal
+ACCESS_TOKEN = "arm-access-token-77e0c2"
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+RESOURCE_GROUP = "rg-platform-staging"
+APP = "app-platform-staging"
+SLOT = "staging"
+REPOSITORY = "registry.example.com/web"
+
+
+class Slot:
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.ready_at = 0.0
+        self.app_settings: dict[str, str] = {"NODE_ENV": "production"}
+
+
+class FakeAzure(FakeAPI):
+    def __init__(self, ca: trustme.CA, restart_seconds: float = 0.3) -> None:
+        super().__init__(ca)
+        self.restart_seconds = restart_seconds
+        self.slots = {"production": Slot("1.0.0"), SLOT: Slot("1.0.0")}
+        self.sticky_names: list[str] = []
+        self.bad_versions: set[str] = set()
+        self.requests_per_minute = 600.0
+        self.operations: dict[str, int] = {}  # swap operation -> polls left before it completes
+        self._ids = itertools.count(1)
+        site = self.site_id
+        slot = rf"{site}/slots/{SLOT}"
+        self.route("GET", rf"/{TENANT}/v2.0/.well-known/openid-configuration", self._openid)
+        self.route("POST", rf"/{TENANT}/oauth2/v2.0/token", self._token)
+        self.route("GET", rf"{slot}/config/web", self._get_config)
+        self.route("PATCH", rf"{slot}/config/web", self._patch_config)
+        self.route("GET", rf"{site}/config/slotConfigNames", self._sticky)
+        self.route("POST", rf"{site}/config/appsettings/list", lambda r, m: self._settings("production"))
+        self.route("POST", rf"{slot}/config/appsettings/list", lambda r, m: self._settings(SLOT))
+        self.route("POST", rf"{slot}/slotsswap", self._swap)
+        self.route("GET", r"/operations/(?P<id>\d+)", self._operation)
+        self.route("POST", rf"/subscriptions/{SUBSCRIPTION}/metrics:getBatch", self._metrics)
+        self.route("GET", r"/apps/(?P<slot>\w+)/health", self._health)
+        self.route("GET", r"/apps/(?P<slot>\w+)/health/ready", self._ready)
+
+    site_id = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Web/sites/{APP}"
+    )
+
+    def slot_url(self, slot: str) -> str:
+        return f"{self.url}/apps/{slot}"
+
+    def serving(self) -> dict[str, str]:
+        return {name: slot.tag for name, slot in self.slots.items()}
+
+    # -- Entra ----------------------------------------------------------------------------------
+
+    def _openid(self, request: Request, match: re.Match[str]) -> Reply:
+        base = f"{self.url}/{TENANT}"
+        return 200, {
+            "issuer": f"{base}/v2.0",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+        }
+
+    def _token(self, request: Request, match: re.Match[str]) -> Reply:
+        if request.form.get("client_id") != CLIENT_ID or request.form.get("client_secret") != CLIENT_SECRET:
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS7000215: Invalid client secret",
+            }
+        return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": ACCESS_TOKEN}
+
+    def _authorised(self, request: Request) -> Reply | None:
+        if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            return 401, {
+                "error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}
+            }
+        return None
+
+    # -- ARM -------------------------------------------------------------------------------------
+
+    def _get_config(self, request: Request, match: re.Match[str]) -> Reply:
+        if denied := self._authorised(request):
+            return denied
+        return 200, {
+            "id": f"{self.site_id}/slots/{SLOT}/config/web",
+            "name": "web",
+            "properties": {"linuxFxVersion": f"DOCKER|{REPOSITORY}:{self.slots[SLOT].tag}"},
+        }
+
+    def _patch_config(self, request: Request, match: re.Match[str]) -> Reply:
+        if denied := self._authorised(request):
+            return denied
+        image = json_body(request)["properties"]["linuxFxVersion"]
+        prefix = f"DOCKER|{REPOSITORY}:"
+        if not image.startswith(prefix):
+            return 400, {"error": {"code": "BadRequest", "message": f"unexpected image {image}"}}
+        self.slots[SLOT].tag = image.removeprefix(prefix)
+        self.slots[SLOT].ready_at = time.monotonic() + self.restart_seconds  # the slot restarts
+        return self._get_config(request, match)
+
+    def _sticky(self, request: Request, match: re.Match[str]) -> Reply:
+        if denied := self._authorised(request):
+            return denied
+        return 200, {"properties": {"appSettingNames": self.sticky_names, "connectionStringNames": []}}
+
+    def _settings(self, slot: str) -> Reply:
+        return 200, {"properties": self.slots[slot].app_settings}
+
+    def _swap(self, request: Request, match: re.Match[str]) -> Reply:
+        if denied := self._authorised(request):
+            return denied
+        if json_body(request).get("targetSlot") != "production":
+            return 400, {"error": {"code": "BadRequest", "message": "targetSlot must be production"}}
+        operation = str(next(self._ids))
+        self.operations[operation] = 2
+        location = f"{self.url}/operations/{operation}?api-version=2025-05-01"
+        return 202, None, {"Location": location, "Retry-After": "1"}
+
+    def _operation(self, request: Request, match: re.Match[str]) -> Reply:
+        left = self.operations[match["id"]]
+        if left > 0:
+            self.operations[match["id"]] = left - 1
+            return 202, None, {"Location": f"{self.url}{request.full_path}", "Retry-After": "1"}
+        if left == 0:  # completes exactly once: the slots exchange what they run, warm
+            self.slots["production"], self.slots[SLOT] = self.slots[SLOT], self.slots["production"]
+            self.operations[match["id"]] = -1
+        return 200, None
+
+    def _metrics(self, request: Request, match: re.Match[str]) -> Reply:
+        if denied := self._authorised(request):
+            return denied
+        resource = json_body(request)["resourceids"][0]
+        slot = SLOT if resource.endswith(f"/slots/{SLOT}") else "production"
+        names = urllib.parse.unquote(request.args["metricnames"]).split(",")
+        bad = self.slots[slot].tag in self.bad_versions
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        minutes = [now - timedelta(minutes=1), now]
+        per_minute = {
+            "Requests": {"total": self.requests_per_minute},
+            "Http5xx": {"total": self.requests_per_minute * (0.1 if bad else 0.0)},
+            "HttpResponseTime": {"average": 0.9 if bad else 0.08},
+        }
+        metrics = [
+            {
+                "id": f"{resource}/providers/Microsoft.Insights/metrics/{name}",
+                "type": "Microsoft.Insights/metrics",
+                "name": {"value": name, "localizedValue": name},
+                "unit": "Count",
+                "timeseries": [
+                    {
+                        "metadatavalues": [],
+                        "data": [{"timeStamp": m.isoformat(), **per_minute[name]} for m in minutes],
+                    }
+                ],
+            }
+            for name in names
+        ]
+        return 200, {
+            "values": [
+                {
+                    "starttime": minutes[0].isoformat(),
+                    "endtime": (now + timedelta(minutes=1)).isoformat(),
+                    "interval": "PT1M",
+                    "namespace": request.args["metricnamespace"],
+                    "resourceregion": "westeurope",
+                    "resourceid": resource,
+                    "value": metrics,
+                }
+            ]
+        }
+
+    # -- the slots themselves --------------------------------------------------------------------
+
+    def _health(self, request: Request, match: re.Match[str]) -> Reply:
+        slot = self.slots[match["slot"]]
+        return 200, {"status": "healthy", "version": slot.tag}
+
+    def _ready(self, request: Request, match: re.Match[str]) -> Reply:
+        ready = time.monotonic() >= self.slots[match["slot"]].ready_at
+        return (200, {"status": "ready"}) if ready else (503, {"status": "starting"})
