@@ -48,6 +48,11 @@ def run(person: Operator, world: CloudWorld, *args: str) -> Any:
     return person.run(*args, "--env", "staging", "--topology", str(world.topology_file))
 
 
+def first_step(person: Operator, world: CloudWorld, service: str, percent: str, version: str) -> Any:
+    """The step that starts a release: deploys `version` to the staging slot."""
+    return run(person, world, "release", "--service", service, "--percent", percent, "--version", version)
+
+
 def serving(world: CloudWorld, service: str) -> tuple[str, str]:
     """(production, staging) versions as the fakes themselves hold them."""
     if service == "web":
@@ -127,17 +132,7 @@ def test_a_bad_version_fails_the_gate_and_is_rolled_back(
 def test_a_short_rate_limit_is_waited_out(world: CloudWorld, tmp_path: Path) -> None:
     world.cloudflare.fail("PATCH", PATCH_WEIGHTS, 429, headers={"Retry-After": "1"})
     world.cloudflare.fail("GET", PATCH_WEIGHTS, 500)  # and a 5xx on a read, retried
-    result = run(
-        operator(world, tmp_path),
-        world,
-        "release",
-        "--service",
-        "web",
-        "--percent",
-        "10",
-        "--version",
-        "1.1.0",
-    )
+    result = first_step(operator(world, tmp_path), world, "web", "10", "1.1.0")
     assert result.returncode == 0, result.stdout + result.stderr
     assert world.cloudflare.count("PATCH", PATCH_WEIGHTS) == 2  # the refused attempt and the applied one
     assert canary_share(world, "web") == pytest.approx(0.1)
@@ -147,7 +142,7 @@ def test_a_slow_response_is_waited_for_and_a_conflicting_swap_retried(
     world: CloudWorld, tmp_path: Path
 ) -> None:
     person = operator(world, tmp_path)
-    first = run(person, world, "release", "--service", "web", "--percent", "50", "--version", "1.1.0")
+    first = first_step(person, world, "web", "50", "1.1.0")
     assert first.returncode == 0, first.stdout + first.stderr
     world.cloudflare.fail("GET", PATCH_WEIGHTS, None, delay_seconds=1.5)
     world.azure.fail("POST", r".*/slotsswap", 409, headers={"Retry-After": "1"},
@@ -161,7 +156,7 @@ def test_a_slow_response_is_waited_for_and_a_conflicting_swap_retried(
 
 def test_a_long_block_at_promotion_undoes_the_swap(world: CloudWorld, tmp_path: Path) -> None:
     person = operator(world, tmp_path)
-    first = run(person, world, "release", "--service", "web", "--percent", "50", "--version", "1.1.0")
+    first = first_step(person, world, "web", "50", "1.1.0")
     assert first.returncode == 0, first.stdout + first.stderr
     world.cloudflare.fail("PATCH", PATCH_WEIGHTS, 429, headers={"Retry-After": "600"}, times=5)
     result = run(person, world, "release", "--service", "web", "--percent", "100")
@@ -174,7 +169,7 @@ def test_a_long_block_at_promotion_undoes_the_swap(world: CloudWorld, tmp_path: 
 
 def test_missing_cloudflare_token_changes_nothing(world: CloudWorld, tmp_path: Path) -> None:
     person = operator(world, tmp_path, CLOUDFLARE_API_TOKEN=None)
-    result = run(person, world, "release", "--service", "api", "--percent", "10", "--version", "1.1.0")
+    result = first_step(person, world, "api", "10", "1.1.0")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "CLOUDFLARE_API_TOKEN is not set" in result.stderr
     assert world.cloudflare.requests == [] and world.kubernetes.count("PATCH", ".*") == 0
@@ -182,7 +177,7 @@ def test_missing_cloudflare_token_changes_nothing(world: CloudWorld, tmp_path: P
 
 def test_missing_azure_credentials_change_nothing(world: CloudWorld, tmp_path: Path) -> None:
     person = operator(world, tmp_path, AZURE_CLIENT_SECRET=None)
-    result = run(person, world, "release", "--service", "web", "--percent", "10", "--version", "1.1.0")
+    result = first_step(person, world, "web", "10", "1.1.0")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "no usable Azure credential" in result.stderr
     assert world.cloudflare.writes(WEB_BALANCER) == 0 and world.azure.count("PATCH", ".*") == 0
@@ -190,7 +185,7 @@ def test_missing_azure_credentials_change_nothing(world: CloudWorld, tmp_path: P
 
 def test_wrong_azure_secret_is_refused_without_printing_it(world: CloudWorld, tmp_path: Path) -> None:
     person = operator(world, tmp_path, AZURE_CLIENT_SECRET="not-the-secret-0c1d")
-    result = run(person, world, "release", "--service", "web", "--percent", "10", "--version", "1.1.0")
+    result = first_step(person, world, "web", "10", "1.1.0")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "not-the-secret-0c1d" not in result.stdout + result.stderr
     assert world.azure.count("PATCH", ".*") == 0
@@ -200,7 +195,7 @@ def test_an_unreachable_endpoint_changes_nothing(world: CloudWorld, tmp_path: Pa
     person = operator(
         world, tmp_path, {"retry_timeout_seconds": 2}, CLOUDFLARE_BASE_URL="http://127.0.0.1:9/client/v4"
     )
-    result = run(person, world, "release", "--service", "web", "--percent", "10", "--version", "1.1.0")
+    result = first_step(person, world, "web", "10", "1.1.0")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "cannot reach the Cloudflare API at http://127.0.0.1:9/client/v4" in result.stderr
     assert world.azure.count("PATCH", ".*") == 0 and serving(world, "web") == ("1.0.0", "1.0.0")
@@ -212,17 +207,7 @@ def test_differing_sticky_settings_refuse_the_release_naming_only_the_setting(
     world.azure.sticky_names = ["PAYMENTS_KEY"]
     world.azure.slots["production"].app_settings["PAYMENTS_KEY"] = "prod-value-91ab"
     world.azure.slots["staging"].app_settings["PAYMENTS_KEY"] = "staging-value-47cd"
-    result = run(
-        operator(world, tmp_path),
-        world,
-        "release",
-        "--service",
-        "web",
-        "--percent",
-        "10",
-        "--version",
-        "1.1.0",
-    )
+    result = first_step(operator(world, tmp_path), world, "web", "10", "1.1.0")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "slot-sticky settings differ between production and staging: PAYMENTS_KEY" in result.stderr
     assert "value-" not in result.stdout + result.stderr
