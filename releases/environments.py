@@ -9,7 +9,7 @@ sandbox's `invoke status` stays fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from releases.errors import BadInput
 from releases.sandbox.environment import Sandbox
@@ -31,6 +31,7 @@ from releases.topology import (
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from releases.targets.kubernetes_colours import KubernetesSlots
     from releases.targets.retrying import RetryPolicy
 
 
@@ -134,12 +135,13 @@ def _slots(settings: ReleaseSettings, targets: ServiceTargets, service: str, cli
 def _metrics(targets: ServiceTargets, slots: SlotPair, clients: _Clients) -> MetricSource:
     metrics = targets.metrics
     if isinstance(metrics, PrometheusMetrics):
-        from releases.targets.kubernetes_colours import KubernetesSlots
         from releases.targets.prometheus import PrometheusSource, pool_name
 
         # On Kubernetes the figures are labelled by colour; which colour serves a pool is live state.
-        label_value = slots.pool_label_value if isinstance(slots, KubernetesSlots) else pool_name
-        return PrometheusSource(metrics, label_value)
+        # (Told from the topology, so the sandbox never imports the Kubernetes adapter.)
+        if isinstance(targets.slots, KubernetesSlotPair):
+            return PrometheusSource(metrics, cast("KubernetesSlots", slots).pool_label_value)
+        return PrometheusSource(metrics, pool_name)
     assert isinstance(metrics, AzureMonitorMetrics)
     from azure.monitor.querymetrics import MetricsClient
 

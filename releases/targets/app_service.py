@@ -12,11 +12,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
-from releases.errors import BadInput, Refused, TargetUnavailable
+from releases.errors import Refused, TargetUnavailable
 from releases.model import SlotHealth
 from releases.targets import azure_auth, retrying
+from releases.targets.image_tags import TAG, require_tag
 from releases.targets.retrying import RetryDecision, RetryPolicy
-from releases.targets.sandbox_slots import probe_slot
+from releases.targets.slot_probe import probe_slot
 from releases.topology import AppServiceSlotPair, HealthPaths
 
 if TYPE_CHECKING:
@@ -26,17 +27,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 PRODUCTION = "production"
-# A Docker tag: what `--version` becomes on the staging slot's image.
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-CONTAINER_IMAGE = re.compile(
-    r"^DOCKER\|(?P<repository>[^|\s]+?)(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?$"
-)
+CONTAINER_IMAGE = re.compile(rf"^DOCKER\|(?P<repository>[^|\s]+?)(:(?P<tag>{TAG}))?$")
 
 
 def image_with_tag(linux_fx_version: str, tag: str) -> str:
     """`DOCKER|registry/app:old` -> `DOCKER|registry/app:<tag>`."""
-    if not IMAGE_TAG.match(tag):
-        raise BadInput(f"--version {tag!r} is not a container image tag (letters, digits, '_', '.', '-')")
+    require_tag(tag)
     match = CONTAINER_IMAGE.match(linux_fx_version or "")
     if match is None:
         raise Refused(
@@ -87,15 +83,16 @@ class AppServiceSlots:
             return retrying.call(operation, classify, policy)
         except ClientAuthenticationError as error:
             raise TargetUnavailable(
-                f"Azure rejected the credentials while trying to {what} on {app}: {_first_line(error)}"
+                f"Azure rejected the credentials while trying to {what} on {app}: {azure_auth.summary(error)}"
             ) from None
         except HttpResponseError as error:
             raise TargetUnavailable(
-                f"Azure Resource Manager failed to {what} on {app}: {error.status_code} {_first_line(error)}"
+                f"Azure Resource Manager failed to {what} on {app}: "
+                f"{error.status_code} {azure_auth.summary(error)}"
             ) from None
         except ServiceRequestError as error:
             raise TargetUnavailable(
-                f"cannot reach Azure Resource Manager to {what}: {_first_line(error)}"
+                f"cannot reach Azure Resource Manager to {what}: {azure_auth.summary(error)}"
             ) from None
 
     # -- SlotPair --------------------------------------------------------------------------------
@@ -185,8 +182,3 @@ class AppServiceSlots:
 
 def _differ(names: list[str], production: Mapping[str, object], staging: Mapping[str, object]) -> set[str]:
     return {name for name in names if production.get(name) != staging.get(name)}
-
-
-def _first_line(error: Exception) -> str:
-    message = getattr(error, "message", None) or str(error)
-    return str(message).splitlines()[0][:300]

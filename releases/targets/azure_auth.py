@@ -20,6 +20,11 @@ def credential(settings: CloudSettings) -> TokenCredential:
     return DefaultAzureCredential()
 
 
+def summary(error: Exception) -> str:
+    """The first line of an Azure SDK error (its message, never the request), at most 300 characters."""
+    return str(getattr(error, "message", None) or error).splitlines()[0][:300]
+
+
 def check(token_credential: TokenCredential, scope: str) -> None:
     """Fetch a token for `scope` now, so missing credentials stop a command before any change."""
     from azure.core.exceptions import ClientAuthenticationError
@@ -27,9 +32,8 @@ def check(token_credential: TokenCredential, scope: str) -> None:
     try:
         token_credential.get_token(scope)
     except ClientAuthenticationError as error:
-        detail = str(error.message or error).splitlines()[0][:300]
         raise Refused(
             "no usable Azure credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
             "(or a federated token file), sign in with `az login`, or run with a managed identity "
-            f"({detail}); nothing was changed"
+            f"({summary(error)}); nothing was changed"
         ) from None

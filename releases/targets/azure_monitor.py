@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from releases.model import Pool, PoolSample
+from releases.targets.azure_auth import summary
 from releases.targets.base import MetricsUnavailableError
 from releases.topology import AzureMonitorMetrics
 
@@ -47,8 +48,7 @@ class AzureMonitorSource:
                 aggregations=["Total", "Average"],
             )
         except AzureError as error:
-            detail = str(getattr(error, "message", None) or error).splitlines()[0][:300]
-            raise MetricsUnavailableError(f"Azure Monitor ({self.target.region}): {detail}") from None
+            raise MetricsUnavailableError(f"Azure Monitor ({self.target.region}): {summary(error)}") from None
         # metric -> minute -> (total, average); minutes align the response time with its requests.
         points: dict[str, dict[object, tuple[float, float | None]]] = {}
         for result in results:

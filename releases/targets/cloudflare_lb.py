@@ -121,7 +121,7 @@ class CloudflareLoadBalancer:
             )
         except ValueError as error:
             raise VerificationFailed(
-                f"load balancer {self.target.hostname} has weights Weights rejects: {error}"
+                f"load balancer {self.target.hostname} has pool weights that are not valid: {error}"
             ) from None
 
     def steering(self, weights: Weights) -> dict[str, Any]:

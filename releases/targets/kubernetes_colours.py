@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from releases.errors import BadInput, Refused, TargetUnavailable, VerificationFailed
+from releases.errors import Refused, TargetUnavailable, VerificationFailed
 from releases.model import Pool, SlotHealth
 from releases.targets import retrying
-from releases.targets.app_service import IMAGE_TAG
+from releases.targets.image_tags import require_tag
 from releases.targets.retrying import RetryDecision, RetryPolicy
 from releases.topology import KubernetesSlotPair
 
@@ -204,10 +204,7 @@ class KubernetesSlots:
         return self._health(self.colours()[1])
 
     def deploy_staging(self, version: str) -> None:
-        if not IMAGE_TAG.match(version):
-            raise BadInput(
-                f"--version {version!r} is not a container image tag (letters, digits, '_', '.', '-')"
-            )
+        require_tag(version)
         colour = self.colours()[1]
         deployment = self._deployment(colour)
         index, container = self._container_index(deployment)

@@ -7,47 +7,13 @@ exchanges the two servers' addresses in one runtime API line; neither process re
 
 from __future__ import annotations
 
-import functools
-import ssl
 from collections.abc import Callable
-
-import httpx
 
 from releases.errors import VerificationFailed
 from releases.model import Pool, SlotHealth
 from releases.targets.haproxy import RuntimeAPI, server_states
+from releases.targets.slot_probe import probe_slot
 from releases.topology import HealthPaths, SandboxSlotPair
-
-PROBE_TIMEOUT_SECONDS = 2.0
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context per process: building one (loading the CA bundle) costs about 30 ms, which
-    every probe paid when each made its own, and `invoke status` probes four slots."""
-    return httpx.create_ssl_context()
-
-
-def probe_slot(name: str, base_url: str, paths: HealthPaths) -> SlotHealth:
-    """Ask a slot for its health and readiness; an unreachable slot is unhealthy, not an error."""
-    try:
-        with httpx.Client(base_url=base_url, timeout=PROBE_TIMEOUT_SECONDS, verify=_tls()) as client:
-            health = client.get(paths.health)
-            ready = client.get(paths.ready)
-    except httpx.HTTPError as error:
-        return SlotHealth(name=name, version=None, healthy=False, ready=False, detail=str(error))
-    try:
-        body = health.json()
-    except ValueError:
-        body = {}
-    version = body.get("version") if isinstance(body, dict) else None
-    return SlotHealth(
-        name=name,
-        version=version if isinstance(version, str) else None,
-        healthy=health.status_code == 200 and body.get("status") == "healthy",
-        ready=ready.status_code == 200,
-        detail=f"/health {health.status_code}, ready {ready.status_code}",
-    )
 
 
 class SandboxSlots:
