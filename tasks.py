@@ -323,6 +323,45 @@ def parity(c: Context, json_: bool = False) -> None:
 
 @task(
     help={
+        "env": "stack to judge: staging or production (required)",
+        "json": "print one JSON document (each rule's id, reference, enforcement level, violations)",
+        "new-stack": "judge a new stack's first preview (values the clouds compute are unknown)",
+    }
+)
+def policy(c: Context, env: str = "", json_: bool = False, new_stack: bool = False) -> None:
+    """Judge a stack against every rule of the policy pack (policies/), offline: the Pulumi
+    program under Pulumi's mocks, no credentials and no Pulumi CLI. Exits 1 when a mandatory rule
+    is violated, or could not be verified because a value it reads is unknown."""
+    from infra.offline import run_offline
+    from infra.program import build
+    from infra.settings import SettingsError
+    from policies.check import check_plan
+    from policies.rules import RULES
+
+    if not env:
+        raise Exit("--env is required: staging or production", code=EXIT_BAD_INPUT)
+    try:
+        plan = run_offline(PROJECT_DIR, env, build, new_stack=new_stack)
+    except SettingsError as error:
+        raise Exit(f"policy --env {env}: {error}", code=EXIT_BAD_INPUT) from None
+    report = check_plan(plan, RULES, new_stack=new_stack)
+    if json_:
+        print(json_module.dumps(report.to_json(), indent=2))
+    else:
+        from policies.report import policy_table
+
+        _console().print(policy_table(report))
+    if report.blocking:
+        violations = [
+            f"{outcome.rule.id} on {finding.resource}"
+            for outcome in report.blocking
+            for finding in outcome.findings
+        ]
+        raise Exit(f"policy --env {env}: mandatory rule(s) violated: {'; '.join(violations)}", code=1)
+
+
+@task(
+    help={
         "json": "where to write the JSON report (default: <state dir>/rehearsal/report.json)",
         "rate": "requests per second of steady load through HAProxy (default 200)",
         "keep": "leave the sandbox running afterwards (default: take it down)",
@@ -453,5 +492,5 @@ sandbox = Collection(
     "sandbox", up=sandbox_up, down=sandbox_down, status=sandbox_status, deploy=sandbox_deploy
 )
 
-namespace = Collection(release, rollback, status, history, rehearse, plan, parity, sandbox)
+namespace = Collection(release, rollback, status, history, rehearse, plan, parity, policy, sandbox)
 namespace.configure(DEFAULTS)

@@ -3,8 +3,10 @@
 No credentials and no Pulumi CLI are needed. The program runs exactly as under `pulumi up` (same
 settings loader, same components); only the engine is replaced by a mock monitor that records each
 resource's type, logical name, inputs (wire names, as the engine receives them) and options. Values
-the cloud would compute (ids, hostnames, principal ids) are deterministic stand-ins. Every value
-Pulumi marks secret is replaced by "[secret]" before it leaves this module.
+the cloud would compute (ids, hostnames, principal ids) are deterministic stand-ins, as a preview of
+a stack that exists sees them; with `new_stack`, they stay unknown, as in the first preview of a
+stack that does not exist yet. Every value Pulumi marks secret is replaced by "[secret]" before it
+leaves this module; an unknown value is Pulumi's own unknown marker (`UNKNOWN`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.output import Unknown
 from pulumi.runtime import mocks, rpc
 
 from infra.settings import PROJECT, Settings, load_settings
 from infra.stack_files import load_stack_config
 
 SECRET = "[secret]"
+# What the engine sends for a value not known until the resource exists (also pulumi_policy's).
+UNKNOWN = rpc.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class PlannedResource:
     protect: bool = False
     ignore_changes: list[str] = field(default_factory=list[str])
     parent: str = ""
+    urn: str = ""
+    # Input name -> URNs of the resources its value comes from (known even when the value is not).
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict[str, list[str]])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,9 +79,12 @@ class Plan:
 
 
 def mask_secrets(value: Any) -> Any:
-    """Replace every Pulumi secret inside a deserialized property value by "[secret]"."""
+    """Replace every Pulumi secret inside a deserialized property value by "[secret]", and every
+    unknown value by the engine's unknown marker."""
     if rpc.is_rpc_secret(value):
         return SECRET
+    if isinstance(value, Unknown):
+        return UNKNOWN
     if isinstance(value, dict):
         return {key: mask_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -111,6 +122,27 @@ _NAME_INPUT = {
 }
 
 
+def _marked(value: Any) -> Any:
+    """Unknown values (inputs that depend on what the cloud computes) as the engine's marker."""
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {key: _marked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_marked(item) for item in value]
+    return value
+
+
+def _echoed(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The inputs as a provider returns them. Inputs list user-assigned identity ids; the provider
+    returns a map of id -> details."""
+    identity = inputs.get("identity")
+    if not isinstance(identity, dict):
+        return inputs
+    attached = {key: {} for key in identity.get("userAssignedIdentities") or []}
+    return {**inputs, "identity": {**identity, "userAssignedIdentities": attached}}
+
+
 def _computed(stack: str, type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """Stand-ins for what the clouds compute on creation, derived from the inputs."""
     name_input = _NAME_INPUT.get(type_token, "" if type_token.startswith("azure-native:") else "name")
@@ -118,15 +150,9 @@ def _computed(stack: str, type_token: str, name: str, inputs: dict[str, Any]) ->
     state: dict[str, Any] = {"name": azure_name}
     if type_token.startswith("aws:"):
         state["arn"] = f"arn:aws:{type_token.split(':')[1].split('/')[0]}::123456789012:{name}"
-    identity = inputs.get("identity")
+    identity = _echoed(inputs).get("identity")
     if isinstance(identity, dict):
-        # Inputs list user-assigned identity ids; the provider returns a map of id -> details.
-        attached = {key: {} for key in identity.get("userAssignedIdentities") or []}
-        state["identity"] = {
-            **identity,
-            "principalId": _uuid(stack, name, "principal"),
-            "userAssignedIdentities": attached,
-        }
+        state["identity"] = {**identity, "principalId": _uuid(stack, name, "principal")}
     extra: dict[str, Callable[[], dict[str, Any]]] = {
         "azure-native:web:WebApp": lambda: {"defaultHostName": f"{azure_name}.azurewebsites.net"},
         "azure-native:web:WebAppSlot": lambda: {
@@ -170,11 +196,16 @@ def _computed(stack: str, type_token: str, name: str, inputs: dict[str, Any]) ->
 
 
 class _OfflineMocks(pulumi.runtime.Mocks):
-    def __init__(self, stack: str) -> None:
+    def __init__(self, stack: str, *, new_stack: bool) -> None:
         self.stack = stack
+        self.new_stack = new_stack
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
+        if self.new_stack:
+            # A provider's preview of a create: the inputs come back, the id and everything the
+            # cloud computes stay unknown.
+            return "", _echoed(_marked(inputs))
         cloudflare = args.typ.startswith("cloudflare:")
         resource_id = _hex(args.typ, args.name) if cloudflare else f"/offline/{args.typ}/{args.name}"
         return resource_id, {
@@ -208,32 +239,44 @@ class _RecordingMonitor(mocks.MockMonitor):
         self.recorded: list[PlannedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
         if request.custom:
             self.recorded.append(
                 PlannedResource(
                     type=request.type,
                     name=request.name,
-                    inputs=mask_secrets(rpc.deserialize_properties(request.object)),
+                    inputs=mask_secrets(rpc.deserialize_properties(request.object, keep_unknowns=True)),
                     protect=bool(request.protect),
                     ignore_changes=list(request.ignoreChanges),
                     parent=_component_name(request.parent),
+                    urn=response.urn,
+                    property_dependencies={
+                        key: list(dependencies.urns)
+                        for key, dependencies in request.propertyDependencies.items()
+                    },
                 )
             )
-        return super().RegisterResource(request)
+        return response
 
 
 def run_offline(
-    project_dir: Path, stack: str, program: Callable[[Settings], dict[str, pulumi.Output[Any]]]
+    project_dir: Path,
+    stack: str,
+    program: Callable[[Settings], dict[str, pulumi.Output[Any]]],
+    *,
+    new_stack: bool = False,
 ) -> Plan:
     """Load the stack's configuration from its files, run `program` under mocks, return the plan.
 
-    Raises SettingsError (before anything runs) when the configuration is invalid.
+    `new_stack` plans as the first preview of a stack that does not exist yet: every value a cloud
+    computes is unknown. Raises SettingsError (before anything runs) when the configuration is
+    invalid.
     """
     config = load_stack_config(project_dir, stack)
     pulumi.runtime.set_all_config(config.values, config.secret_keys)
-    stack_mocks = _OfflineMocks(stack)
+    stack_mocks = _OfflineMocks(stack, new_stack=new_stack)
     monitor = _RecordingMonitor(stack_mocks)
-    pulumi.runtime.set_mocks(stack_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(stack_mocks, project=PROJECT, stack=stack, preview=new_stack, monitor=monitor)
     settings = load_settings()
 
     outputs: dict[str, Any] = {}

@@ -21,7 +21,7 @@ from infra.aws.network import NetworkArgs as AwsNetworkArgs
 from infra.aws.node_group import NodeGroup, NodeGroupArgs
 from infra.azure.alerts import Alerts
 from infra.azure.app_secrets import AppSecrets
-from infra.azure.key_vault import KeyVault
+from infra.azure.key_vault import KeyVault, KeyVaultArgs
 from infra.azure.monitoring import Monitoring
 from infra.azure.network import Network
 from infra.azure.placement import Placement
@@ -74,6 +74,12 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
     vault = KeyVault(
         "key-vault",
         placement,
+        KeyVaultArgs(
+            purge_protection=config.key_vault_purge_protection,
+            soft_delete_days=config.key_vault_soft_delete_days,
+            public_network_access=config.key_vault_public_network_access,
+            protect=config.protect_stateful_resources,
+        ),
         tenant_id=client.tenant_id,
         network=network,
         workspace_id=monitoring.workspace_id,
@@ -91,9 +97,12 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
             public_hostname=config.public_hostname,
             allowed_source_cidrs=config.cloudflare_ip_ranges,
             subnet_id=network.app_subnet_id,
-            vault_uri=vault.vault_uri,
+            vault_name=vault.vault_name,
             secret_app_settings=SECRET_APP_SETTINGS,
             workspace_id=monitoring.workspace_id,
+            min_tls_version=config.web_min_tls_version,
+            ftps_state=config.web_ftps_state,
+            remote_debugging=config.web_remote_debugging,
         ),
     )
     postgres = Postgres(
@@ -108,6 +117,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
             zone_redundant_ha=sizing.postgres_zone_redundant_ha,
             geo_redundant_backup=sizing.postgres_geo_redundant_backup,
             backup_retention_days=sizing.postgres_backup_retention_days,
+            password_auth=config.postgres_password_auth,
+            protect=config.protect_stateful_resources,
         ),
         network=network,
         tenant_id=client.tenant_id,
@@ -117,7 +128,12 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
     redis = ManagedRedis(
         "redis",
         placement,
-        RedisArgs(sku=sizing.redis_sku, high_availability=sizing.redis_high_availability),
+        RedisArgs(
+            sku=sizing.redis_sku,
+            high_availability=sizing.redis_high_availability,
+            access_keys=config.redis_access_keys,
+            public_network_access=config.redis_public_network_access,
+        ),
         network=network,
         users=[web.data_identity, *web.slot_identities],
     )
@@ -247,7 +263,13 @@ def _api_on_eks(settings: Settings) -> tuple[Cluster, ApiWorkloads]:
         ),
         on_aws,
     )
-    key = SecretsKey("api-secrets-key", name, on_aws)
+    key = SecretsKey(
+        "api-secrets-key",
+        name,
+        rotation=config.kms_key_rotation,
+        protect=config.protect_stateful_resources,
+        opts=on_aws,
+    )
     cluster = Cluster(
         "api-cluster",
         ClusterArgs(
@@ -258,6 +280,7 @@ def _api_on_eks(settings: Settings) -> tuple[Cluster, ApiWorkloads]:
             admin_role_arn=config.cluster_admin_role_arn,
             secrets_key_arn=key.key_arn,
             log_retention_days=sizing.log_retention_days,
+            protect=config.protect_stateful_resources,
         ),
         on_aws,
     )
@@ -273,6 +296,7 @@ def _api_on_eks(settings: Settings) -> tuple[Cluster, ApiWorkloads]:
             max_size=sizing.node_max,
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
+            metadata_hop_limit=config.node_metadata_hop_limit,
         ),
         on_aws,
     )

@@ -9,8 +9,14 @@ What varies between stacks is split in two on purpose:
 * per-stack *values* that are not about size (region, hostnames, receivers) come from the stack
   file;
 * per-stack *sizing and redundancy* live in the `SIZING` table below, so that a reviewer sees every
-  difference between staging and production in one place, and a stack file cannot quietly turn a
-  security setting off. Security settings are not settings at all: the components hard-code them.
+  difference between staging and production in one place.
+
+*Protected settings* (TLS versions, public network access, purge protection, deletion protection,
+...) are stated in every stack file, where a reviewer of the file sees each stack's security
+posture. This module checks only that a value is one the cloud accepts; whether it is secure enough
+is judged in one place, the policy pack (`policies/`), which fails `pulumi preview` and
+`invoke policy` naming the rule and the resource. `invoke parity` also flags any protected setting
+that differs between the stacks.
 """
 
 from __future__ import annotations
@@ -69,22 +75,14 @@ def _vpc_cidr(value: str) -> str:
     return str(network)
 
 
-def _restricted_cidr(value: str) -> str:
-    """A CIDR allowed to reach the cluster's public endpoint: never the whole internet."""
-    network = ipaddress.ip_network(value, strict=True)
-    if network.prefixlen == 0:
-        raise ValueError("must not open the endpoint to the whole internet")
-    return str(network)
-
-
 Cidr = Annotated[str, AfterValidator(_network)]
-RestrictedCidr = Annotated[str, AfterValidator(_restricted_cidr)]
 CloudflareId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Hostname = Annotated[
     str,
     StringConstraints(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"),
 ]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+OnOff = Literal["Enabled", "Disabled"]
 
 
 def _pinned_image(value: str) -> str:
@@ -149,10 +147,10 @@ class StackConfig(BaseModel):
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = Field(
         alias="kubernetesVersion", description="a Kubernetes minor version in standard support, such as 1.34"
     )
-    cluster_public_access_cidrs: Annotated[list[RestrictedCidr], Field(min_length=1)] = Field(
+    # Protected: the policy pack refuses a CIDR that admits the whole internet.
+    cluster_public_access_cidrs: Annotated[list[Cidr], Field(min_length=1)] = Field(
         alias="clusterPublicAccessCidrs",
-        description="a non-empty JSON list of CIDRs allowed to reach the cluster's public endpoint, "
-        "never 0.0.0.0/0 or ::/0",
+        description="a non-empty JSON list of CIDRs allowed to reach the cluster's public endpoint",
     )
     cluster_admin_role_arn: Annotated[
         str, StringConstraints(pattern=r"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
@@ -189,6 +187,53 @@ class StackConfig(BaseModel):
     session_affinity: Literal["none", "cookie", "ip_cookie", "header"] = Field(
         alias="sessionAffinity", description="one of none, cookie, ip_cookie, header"
     )
+    # Protected settings: the security posture each stack file states explicitly. The forms are
+    # what the clouds accept, weak values included: the policy pack, not this model, decides what
+    # is secure enough, so that a weakened value fails `invoke policy` naming the rule and the
+    # resource it breaks (see PROTECTED_KEYS).
+    web_min_tls_version: Literal["1.0", "1.1", "1.2", "1.3"] = Field(
+        alias="webMinTlsVersion", description="the lowest TLS version both slots accept: 1.0, 1.1, 1.2 or 1.3"
+    )
+    web_ftps_state: Literal["AllAllowed", "FtpsOnly", "Disabled"] = Field(
+        alias="webFtpsState", description="one of AllAllowed, FtpsOnly, Disabled"
+    )
+    web_remote_debugging: bool = Field(alias="webRemoteDebugging", description="true or false")
+    key_vault_purge_protection: bool = Field(alias="keyVaultPurgeProtection", description="true or false")
+    key_vault_soft_delete_days: int = Field(
+        alias="keyVaultSoftDeleteDays", ge=7, le=90, description="a number of days from 7 to 90"
+    )
+    key_vault_public_network_access: OnOff = Field(
+        alias="keyVaultPublicNetworkAccess", description="Enabled or Disabled"
+    )
+    postgres_password_auth: OnOff = Field(alias="postgresPasswordAuth", description="Enabled or Disabled")
+    redis_access_keys: OnOff = Field(alias="redisAccessKeys", description="Enabled or Disabled")
+    redis_public_network_access: OnOff = Field(
+        alias="redisPublicNetworkAccess", description="Enabled or Disabled"
+    )
+    kms_key_rotation: bool = Field(alias="kmsKeyRotation", description="true or false")
+    node_metadata_hop_limit: int = Field(
+        alias="nodeMetadataHopLimit", ge=1, le=64, description="a hop count from 1 to 64"
+    )
+    protect_stateful_resources: bool = Field(alias="protectStatefulResources", description="true or false")
+
+
+# The stack-file keys that carry the security posture, each guarded by a mandatory rule of the
+# policy pack. Every stack file states each of them; none may differ between the stacks.
+PROTECTED_KEYS = (
+    "webMinTlsVersion",
+    "webFtpsState",
+    "webRemoteDebugging",
+    "keyVaultPurgeProtection",
+    "keyVaultSoftDeleteDays",
+    "keyVaultPublicNetworkAccess",
+    "postgresPasswordAuth",
+    "redisAccessKeys",
+    "redisPublicNetworkAccess",
+    "kmsKeyRotation",
+    "nodeMetadataHopLimit",
+    "protectStatefulResources",
+    "clusterPublicAccessCidrs",
+)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ class ClusterArgs:
     admin_role_arn: str
     secrets_key_arn: pulumi.Input[str]
     log_retention_days: int
+    protect: bool  # Pulumi `protect`: deleting the cluster must be a deliberate act
 
 
 class Cluster(pulumi.ComponentResource):
@@ -71,7 +72,7 @@ class Cluster(pulumi.ComponentResource):
                 resources=["secrets"],
             ),
             deletion_protection=True,
-            opts=pulumi.ResourceOptions(parent=self, protect=True, depends_on=[policy, logs]),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[policy, logs]),
         )
         admin = aws.eks.AccessEntry(
             f"{name}-admin",

@@ -7,16 +7,18 @@ import pulumi_aws as aws
 
 
 class SecretsKey(pulumi.ComponentResource):
-    def __init__(self, name: str, cluster_name: str, opts: pulumi.ResourceOptions) -> None:
+    def __init__(
+        self, name: str, cluster_name: str, *, rotation: bool, protect: bool, opts: pulumi.ResourceOptions
+    ) -> None:
         super().__init__("platform:aws:SecretsKey", name, None, opts)
         key = aws.kms.Key(
             f"{name}-key",
             description=f"Envelope encryption of Kubernetes secrets in {cluster_name}",
-            enable_key_rotation=True,
+            enable_key_rotation=rotation,
             # The longest waiting period: a key scheduled for deletion by mistake can be recovered.
             deletion_window_in_days=30,
             # Losing the key makes every secret in the cluster unreadable.
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+            opts=pulumi.ResourceOptions(parent=self, protect=protect),
         )
         aws.kms.Alias(
             f"{name}-alias",

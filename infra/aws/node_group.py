@@ -33,6 +33,7 @@ class NodeGroupArgs:
     max_size: int
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
+    metadata_hop_limit: int  # 1: a pod cannot reach the node's instance metadata
 
 
 class NodeGroup(pulumi.ComponentResource):
@@ -69,7 +70,7 @@ class NodeGroup(pulumi.ComponentResource):
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",
-                http_put_response_hop_limit=1,
+                http_put_response_hop_limit=args.metadata_hop_limit,
             ),
             block_device_mappings=[
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(

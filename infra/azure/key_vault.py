@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import pulumi
 from pulumi_azure_native import keyvault
 
@@ -16,13 +19,23 @@ def secret_name(app_setting: str) -> str:
     return app_setting.lower().replace("_", "-")
 
 
-def key_vault_reference(vault_uri: str, app_setting: str) -> str:
+def key_vault_reference(vault_name: str, app_setting: str) -> str:
     """An App Service Key Vault reference to the latest version of the setting's secret.
 
     Versionless on purpose: App Service re-reads it within 24 hours of a rotation (or on restart)
-    without a deployment.
+    without a deployment. Named by vault rather than by URI, so the reference is known before the
+    vault exists (a first `pulumi preview` shows it, and the policy pack can check it) and holds in
+    every Azure cloud, whatever its Key Vault DNS suffix.
     """
-    return f"@Microsoft.KeyVault(SecretUri={vault_uri.rstrip('/')}/secrets/{secret_name(app_setting)}/)"
+    return f"@Microsoft.KeyVault(VaultName={vault_name};SecretName={secret_name(app_setting)})"
+
+
+@dataclass(frozen=True)
+class KeyVaultArgs:
+    purge_protection: bool
+    soft_delete_days: int
+    public_network_access: Literal["Enabled", "Disabled"]
+    protect: bool  # Pulumi `protect`: losing the vault loses every secret
 
 
 class KeyVault(pulumi.ComponentResource):
@@ -30,6 +43,7 @@ class KeyVault(pulumi.ComponentResource):
         self,
         name: str,
         placement: Placement,
+        args: KeyVaultArgs,
         *,
         tenant_id: pulumi.Input[str],
         network: Network,
@@ -38,9 +52,10 @@ class KeyVault(pulumi.ComponentResource):
     ) -> None:
         super().__init__("platform:azure:KeyVault", name, None, opts)
 
+        self.vault_name = placement.name("kv")
         vault = keyvault.Vault(
             f"{name}-vault",
-            vault_name=placement.name("kv"),
+            vault_name=self.vault_name,
             resource_group_name=placement.resource_group_name,
             location=placement.location,
             properties=keyvault.VaultPropertiesArgs(
@@ -49,14 +64,13 @@ class KeyVault(pulumi.ComponentResource):
                 # Access through Azure RBAC role assignments only: no access policies to drift.
                 enable_rbac_authorization=True,
                 enable_soft_delete=True,
-                soft_delete_retention_in_days=90,
-                enable_purge_protection=True,
-                public_network_access="Disabled",
+                soft_delete_retention_in_days=args.soft_delete_days,
+                enable_purge_protection=args.purge_protection,
+                public_network_access=args.public_network_access,
                 network_acls=keyvault.NetworkRuleSetArgs(default_action="Deny", bypass="None"),
             ),
             tags=dict(placement.tags),
-            # Losing the vault loses every secret; deleting it must be a deliberate act.
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         PrivateLink(
             f"{name}-private-link",
@@ -71,6 +85,5 @@ class KeyVault(pulumi.ComponentResource):
         send_to_workspace(f"{name}-diagnostics", vault.id, workspace_id, parent=self)
 
         self.vault_id = vault.id
-        self.vault_name = vault.name
         self.vault_uri = vault.properties.apply(lambda properties: properties.vault_uri or "")
         self.register_outputs({"vault_id": self.vault_id, "vault_uri": self.vault_uri})

@@ -27,6 +27,8 @@ class PostgresArgs:
     zone_redundant_ha: bool
     geo_redundant_backup: bool
     backup_retention_days: int
+    password_auth: str  # "Disabled": Microsoft Entra only
+    protect: bool  # Pulumi `protect` on the server
 
 
 class Postgres(pulumi.ComponentResource):
@@ -81,10 +83,10 @@ class Postgres(pulumi.ComponentResource):
                 public_network_access="Disabled",
             ),
             auth_config=dbforpostgresql.AuthConfigArgs(
-                active_directory_auth="Enabled", password_auth="Disabled", tenant_id=tenant_id
+                active_directory_auth="Enabled", password_auth=args.password_auth, tenant_id=tenant_id
             ),
             tags=dict(placement.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=True, depends_on=[zone_link]),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[zone_link]),
         )
 
         # max_connections is pinned (not left to the SKU's default) so the connection alert's

@@ -20,6 +20,8 @@ REDIS_PORT = 10000
 class RedisArgs:
     sku: str
     high_availability: bool
+    access_keys: str  # "Disabled": Microsoft Entra only
+    public_network_access: str
 
 
 class ManagedRedis(pulumi.ComponentResource):
@@ -47,7 +49,7 @@ class ManagedRedis(pulumi.ComponentResource):
             sku=redisenterprise.SkuArgs(name=args.sku),
             minimum_tls_version="1.2",
             high_availability="Enabled" if args.high_availability else "Disabled",
-            public_network_access="Disabled",
+            public_network_access=args.public_network_access,
             tags=dict(placement.tags),
             opts=child,
         )
@@ -57,7 +59,7 @@ class ManagedRedis(pulumi.ComponentResource):
             database_name="default",  # the only name Azure Managed Redis accepts
             resource_group_name=placement.resource_group_name,
             client_protocol="Encrypted",
-            access_keys_authentication="Disabled",
+            access_keys_authentication=args.access_keys,
             # One endpoint for any client, cluster-aware or not.
             clustering_policy="EnterpriseCluster",
             port=REDIS_PORT,

@@ -48,10 +48,14 @@ class WebAppArgs:
     public_hostname: str
     allowed_source_cidrs: Sequence[str]
     subnet_id: pulumi.Input[str]
-    vault_uri: pulumi.Output[str]
+    vault_name: str
     # App settings whose values live in Key Vault; each becomes a Key Vault reference.
     secret_app_settings: Sequence[str]
     workspace_id: pulumi.Input[str]
+    # Protected settings (stack file), the same on both slots.
+    min_tls_version: str
+    ftps_state: str
+    remote_debugging: bool
 
 
 def _principal_id(
@@ -105,9 +109,7 @@ class WebApp(pulumi.ComponentResource):
         app_settings = [
             web.NameValuePairArgs(name=key, value=value) for key, value in plain_settings.items()
         ] + [
-            web.NameValuePairArgs(
-                name=key, value=args.vault_uri.apply(lambda uri, key=key: key_vault_reference(uri, key))
-            )
+            web.NameValuePairArgs(name=key, value=key_vault_reference(args.vault_name, key))
             for key in args.secret_app_settings
         ]
         identity = web.ManagedServiceIdentityArgs(
@@ -202,10 +204,10 @@ class WebApp(pulumi.ComponentResource):
             app_settings=app_settings,
             always_on=True,
             http20_enabled=True,
-            min_tls_version="1.2",
-            scm_min_tls_version="1.2",
-            ftps_state="Disabled",
-            remote_debugging_enabled=False,
+            min_tls_version=args.min_tls_version,
+            scm_min_tls_version=args.min_tls_version,
+            ftps_state=args.ftps_state,
+            remote_debugging_enabled=args.remote_debugging,
             health_check_path=args.health_check_path,
             vnet_route_all_enabled=True,
             # Only Cloudflare reaches the slots; the Kudu (SCM) site is closed to everyone.

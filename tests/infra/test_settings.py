@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pulumi
 import pytest
 
-from infra.settings import SECRET_CONFIG_KEYS, SIZING, SettingsError, load_settings, parse_stack_config
+from infra.settings import (
+    PROTECTED_KEYS,
+    SECRET_CONFIG_KEYS,
+    SIZING,
+    SettingsError,
+    load_settings,
+    parse_stack_config,
+)
 from infra.stack_files import load_stack_config
 from tests.conftest import PROJECT_DIR, STACKS
 
@@ -71,15 +77,43 @@ def test_invalid_value_names_key_value_and_expected_form(key: str, value: str, m
         parse_stack_config("staging", values)
 
 
+@pytest.mark.parametrize(
+    ("key", "weak", "loaded"),
+    [
+        ("clusterPublicAccessCidrs", '["0.0.0.0/0"]', ["0.0.0.0/0"]),
+        ("webMinTlsVersion", "1.0", "1.0"),
+        ("keyVaultPurgeProtection", "false", False),
+        ("nodeMetadataHopLimit", "2", 2),
+    ],
+)
+def test_a_weak_protected_value_loads_so_the_policy_pack_can_name_the_rule(
+    key: str, weak: str, loaded: object
+) -> None:
+    """Settings judge form, the policy pack judges security (tests/policies/test_stack_files.py)."""
+    config = parse_stack_config("production", {**committed_values("production"), key: weak})
+    assert config.model_dump(by_alias=True)[key] == loaded
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("webMinTlsVersion", "1.4", r"platform:webMinTlsVersion = \"1.4\".*1.0, 1.1, 1.2 or 1.3"),
+        ("keyVaultSoftDeleteDays", "120", r"platform:keyVaultSoftDeleteDays = \"120\".*from 7 to 90"),
+        ("redisAccessKeys", "off", r"platform:redisAccessKeys = \"off\".*Enabled or Disabled"),
+        ("protectStatefulResources", "maybe", r"platform:protectStatefulResources.*true or false"),
+    ],
+)
+def test_a_protected_value_the_cloud_would_refuse_is_bad_input(key: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        parse_stack_config("staging", {**committed_values("staging"), key: value})
+
+
 @pytest.mark.parametrize("stack", STACKS)
-@pytest.mark.parametrize("everyone", ["0.0.0.0/0", "::/0"])
-def test_the_cluster_endpoint_never_admits_the_whole_internet(stack: str, everyone: str) -> None:
-    values = {**committed_values(stack), "clusterPublicAccessCidrs": json.dumps(["203.0.113.0/24", everyone])}
-    with pytest.raises(
-        SettingsError,
-        match=rf"platform:clusterPublicAccessCidrs\[1\] = \"{re.escape(everyone)}\".*whole internet",
-    ):
-        parse_stack_config(stack, values)
+def test_every_stack_file_states_every_protected_setting(stack: str) -> None:
+    import yaml
+
+    stated = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+    assert [key for key in PROTECTED_KEYS if f"platform:{key}" not in stated] == []
 
 
 def test_missing_required_value_is_named() -> None:

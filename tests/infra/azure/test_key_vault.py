@@ -47,8 +47,8 @@ def test_both_slots_may_read_secrets_and_nothing_else_can(plan: Plan) -> None:
     assert {r.inputs["principalType"] for r in readers} == {"ServicePrincipal"}
 
 
-def test_reference_format_is_versionless() -> None:
+def test_reference_is_versionless_and_names_the_vault() -> None:
     assert (
-        key_vault_reference("https://kv.vault.azure.net/", "STRIPE_SECRET_KEY")
-        == "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/stripe-secret-key/)"
+        key_vault_reference("platform-production-kv", "STRIPE_SECRET_KEY")
+        == "@Microsoft.KeyVault(VaultName=platform-production-kv;SecretName=stripe-secret-key)"
     )

@@ -95,18 +95,18 @@ def test_no_setting_is_slot_sticky(plan: Plan) -> None:
 
 
 def test_every_secret_setting_is_a_key_vault_reference(plan: Plan) -> None:
-    vault_uri = plan.outputs["keyVaultUri"].rstrip("/")
+    vault = plan.one("azure-native:keyvault:Vault").inputs["vaultName"]
     for resource in slots(plan):
         settings = app_settings(resource)
         for name in SECRET_APP_SETTINGS:
             secret = name.lower().replace("_", "-")
-            assert settings[name] == f"@Microsoft.KeyVault(SecretUri={vault_uri}/secrets/{secret}/)"
+            assert settings[name] == f"@Microsoft.KeyVault(VaultName={vault};SecretName={secret})"
 
 
 def test_each_reference_names_a_secret_the_stack_creates(plan: Plan) -> None:
     created = {r.inputs["secretName"] for r in plan.of_type("azure-native:keyvault:Secret")}
     referenced = {
-        value.rsplit("/secrets/", 1)[1].rstrip("/)")
+        value.rsplit("SecretName=", 1)[1].rstrip(")")
         for value in app_settings(plan.one(APP)).values()
         if value.startswith("@Microsoft.KeyVault(")
     }

@@ -1,0 +1,87 @@
+"""Reading resource inputs inside a rule, and saying what is wrong with them.
+
+Reads go through whatever mapping the rule was given, so an unknown value raises pulumi_policy's
+`UnknownValueError` (see policies/rule.py). Messages name the input path and, for plain scalars,
+the value: never a secret, since no rule judges a secret's value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+def value_at(props: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path of input names, or MISSING when any step is absent or null."""
+    value: Any = props
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in _keys(value):
+            return MISSING
+        value = value[key]
+        if value is None:
+            return MISSING
+    return value
+
+
+def _keys(mapping: Mapping[str, Any]) -> list[str]:
+    # Iterating a proxy yields its keys without reading (and so without judging) their values.
+    return list(iter(mapping))
+
+
+def has(props: Mapping[str, Any], path: str) -> bool:
+    """Whether an input is set, without reading its value: a value only known once another
+    resource exists (a key's ARN, a pool's id) is set all the same."""
+    parent, _, key = path.rpartition(".")
+    holder = value_at(props, parent) if parent else props
+    return isinstance(holder, Mapping) and key in _keys(holder)
+
+
+def shown(value: Any) -> str:
+    """A value as a message shows it: JSON for scalars, a description otherwise."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        return "an object"
+    return "a list" if isinstance(value, Sequence) else type(value).__name__
+
+
+def expect(props: Mapping[str, Any], path: str, allowed: Sequence[Any], expected: str) -> Iterator[str]:
+    """A violation message unless the value at `path` is one of `allowed`. A missing value is a
+    violation too: defaults differ between API versions, so a protected setting is stated."""
+    value = value_at(props, path)
+    if value is MISSING:
+        yield f"{path} is not set; expected {expected}"
+    elif not any(_same(value, candidate) for candidate in allowed):
+        yield f"{path} is {shown(value)}; expected {expected}"
+
+
+def _same(value: Any, candidate: Any) -> bool:
+    # true is not 1: a boolean setting given as a number is a different setting.
+    if isinstance(value, bool) or isinstance(candidate, bool):
+        return value is candidate
+    return bool(value == candidate)
+
+
+def items(props: Mapping[str, Any], path: str) -> list[Any]:
+    """The elements of a list input (empty when it is not set)."""
+    value = value_at(props, path)
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else []
+
+
+def pinned_image(reference: str) -> bool:
+    """An image reference pinned to a version: a tag other than latest, or a digest."""
+    if "@sha256:" in reference:
+        return True
+    name, _, tag = reference.rpartition(":")
+    return bool(name) and bool(tag) and "/" not in tag and tag != "latest"
