@@ -19,7 +19,7 @@ def _verdict(outcome: RuleOutcome) -> Text:
         return Text(f"n/a: {outcome.reason}", style="dim")
     style = "bold red" if outcome.rule.level is Level.MANDATORY else "yellow"
     lines = [
-        f"{'UNKNOWN' if finding.unknown else 'VIOLATION'} {finding.resource}: {finding.message}"
+        f"{'UNKNOWN' if finding.unknown else 'VIOLATION'} {finding.resource}\n  {finding.message}"
         for finding in outcome.findings
     ]
     return Text("\n".join(lines), style=style)
@@ -36,8 +36,10 @@ def policy_table(report: PolicyReport) -> Group:
         ),
         title_justify="left",
     )
-    for column in ("rule", "level", "reference", "result"):
-        table.add_column(column, overflow="fold")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("level")
+    table.add_column("reference", max_width=40)
+    table.add_column("result", overflow="fold")
     for outcome in report.outcomes:
         reference = str(outcome.rule.reference) if outcome.rule.reference else "-"
         table.add_row(outcome.rule.id, outcome.rule.level.value, reference, _verdict(outcome))

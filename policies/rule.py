@@ -8,8 +8,9 @@ Unknown values. During a preview, a value that depends on something the cloud ha
 is unknown; `pulumi_policy` hands the rules a proxy that raises `UnknownValueError` when one is
 read. Left to itself, the SDK turns that into an advisory note, so a mandatory rule would pass
 silently. Here a rule that reads an unknown value reports a finding marked unknown instead, which
-counts as a violation: a rule never passes on a value it could not see. Rules therefore read only
-the values they judge (a KMS key being *set* is judged from the key's presence, not its ARN).
+counts as a violation: a rule never passes on a value it could not see. The one exception is a
+reference to a resource created in the same update (a KMS key's ARN, a pool's id): see
+`policies.values.reference`.
 """
 
 from __future__ import annotations

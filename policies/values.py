@@ -11,13 +11,20 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from pulumi_policy.proxy import UnknownValueError
 
-class _Missing:
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
     def __repr__(self) -> str:
-        return "MISSING"
+        return self.name
 
 
-MISSING: Any = _Missing()
+MISSING: Any = _Marker("MISSING")
+# A reference to a resource created in the same update: its id is unknown until it exists.
+PENDING: Any = _Marker("PENDING")
 
 
 def value_at(props: Mapping[str, Any], path: str) -> Any:
@@ -37,12 +44,22 @@ def _keys(mapping: Mapping[str, Any]) -> list[str]:
     return list(iter(mapping))
 
 
-def has(props: Mapping[str, Any], path: str) -> bool:
-    """Whether an input is set, without reading its value: a value only known once another
-    resource exists (a key's ARN, a pool's id) is set all the same."""
+def reference(props: Mapping[str, Any], path: str) -> Any:
+    """An input that names another resource (its id or ARN): MISSING, PENDING, or its value.
+
+    The one kind of unknown value a rule may accept: when the resource it names is created in the
+    same update, its id is unknown in every preview before that, and Pulumi resolves it to that
+    resource. Rules judge that such a reference is set; any other unknown value is reported.
+    """
     parent, _, key = path.rpartition(".")
     holder = value_at(props, parent) if parent else props
-    return isinstance(holder, Mapping) and key in _keys(holder)
+    if not isinstance(holder, Mapping) or key not in _keys(holder):
+        return MISSING
+    try:
+        value = holder[key]
+    except UnknownValueError:
+        return PENDING
+    return MISSING if value is None else value
 
 
 def shown(value: Any) -> str:

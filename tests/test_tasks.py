@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from invoke.context import MockContext
@@ -42,10 +43,11 @@ def test_plan_table_names_the_stack_and_its_resources() -> None:
     assert "platform-staging-kv" in result.stdout
 
 
+@pytest.mark.parametrize("command", [tasks.plan, tasks.policy])
 @pytest.mark.parametrize(("env", "message"), [("prod", "unknown stack 'prod'"), ("", "--env is required")])
-def test_unknown_or_missing_env_is_bad_input(env: str, message: str) -> None:
+def test_unknown_or_missing_env_is_bad_input(command: Any, env: str, message: str) -> None:
     with pytest.raises(Exit) as raised:
-        tasks.plan(MockContext(), env=env)
+        command(MockContext(), env=env)
     assert raised.value.code == tasks.EXIT_BAD_INPUT
     assert message in str(raised.value.message)
     assert "staging or production" in str(raised.value.message) or "staging, production" in str(

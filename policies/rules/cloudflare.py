@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from policies.rule import Context, Level, Reference, Resource, ResourceRule, Rule
-from policies.values import MISSING, expect, has, shown, value_at
+from policies.values import MISSING, PENDING, expect, reference, shown, value_at
 
 POOL = "cloudflare:index/loadBalancerPool:LoadBalancerPool"
 LOAD_BALANCER = "cloudflare:index/loadBalancer:LoadBalancer"
@@ -16,15 +16,22 @@ MONITOR = "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
 DOCS = Reference("Cloudflare", "Load Balancing docs")
 
 
+def _id_set(props: Mapping[str, object], path: str, expected: str) -> Iterator[str]:
+    value = reference(props, path)
+    if value is MISSING:
+        yield f"{path} is not set; expected {expected}"
+    elif value is not PENDING and (not isinstance(value, str) or not value):
+        yield f"{path} is {shown(value)}; expected {expected}"
+
+
 def _pool_monitored(pool: Resource, _: Context) -> Iterator[str]:
-    # The monitor's id is unknown until it exists; the rule judges that one is attached.
-    if not has(pool.props, "monitor"):
-        yield "monitor is not set; expected a health monitor, or the pool is always healthy"
+    yield from _id_set(pool.props, "monitor", "a health monitor's id (unmonitored pools are always healthy)")
 
 
 def _fallback_pool(balancer: Resource, _: Context) -> Iterator[str]:
-    if not has(balancer.props, "fallbackPool"):
-        yield "fallbackPool is not set; expected the pool that serves when every pool is unhealthy"
+    yield from _id_set(
+        balancer.props, "fallbackPool", "the id of the pool that serves when all are unhealthy"
+    )
 
 
 def _in_range(weight: object) -> bool:

@@ -60,9 +60,7 @@ def _no_privilege_escalation(container: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _not_privileged(container: Mapping[str, Any]) -> Iterator[str]:
-    privileged = value_at(container, "securityContext.privileged")
-    if privileged is not MISSING and privileged is not False:
-        yield f"securityContext.privileged is {shown(privileged)}; expected false or unset"
+    yield from expect(container, "securityContext.privileged", [False], "false")
 
 
 def _drop_all(container: Mapping[str, Any]) -> Iterator[str]:

@@ -8,8 +8,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.offline import Plan
+from infra.offline import Plan, run_offline
 from infra.parity import compare
+from infra.program import build
 from tests.conftest import PROJECT_DIR
 from tests.test_tasks import invoke
 
@@ -66,3 +67,15 @@ def test_parity_command_flags_a_stack_file_difference_and_exits_1(tmp_path: Path
     assert result.returncode == 1
     assert "not explained by the sizing table or a stack value" in result.stderr
     assert "web:WebApp/web-app .siteConfig.healthCheckPath" in result.stderr
+
+
+def test_a_protected_setting_that_differs_between_the_stack_files_is_flagged(tmp_path: Path) -> None:
+    for name in ("Pulumi.yaml", "Pulumi.production.yaml"):
+        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+    staging = (PROJECT_DIR / "Pulumi.staging.yaml").read_text()
+    (tmp_path / "Pulumi.staging.yaml").write_text(
+        staging.replace("platform:keyVaultSoftDeleteDays: 90", "platform:keyVaultSoftDeleteDays: 30")
+    )
+    differences = compare(run_offline(tmp_path, "staging", build), run_offline(tmp_path, "production", build))
+    flagged = [(d.path, d.staging, d.production) for d in differences if d.flagged]
+    assert flagged == [("keyvault:Vault/key-vault-vault .properties.softDeleteRetentionInDays", 30.0, 90.0)]
