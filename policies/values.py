@@ -13,6 +13,8 @@ from typing import Any
 
 from pulumi_policy.proxy import UnknownValueError
 
+from policies.rule import Context, Resource, ResourceCheck
+
 
 class _Marker:
     def __init__(self, name: str) -> None:
@@ -102,3 +104,17 @@ def pinned_image(reference: str) -> bool:
         return True
     name, _, tag = reference.rpartition(":")
     return bool(name) and bool(tag) and "/" not in tag and tag != "latest"
+
+
+# One input and the values that satisfy it, with the expectation a message states.
+Requirement = tuple[str, Sequence[Any], str]
+
+
+def requires(*requirements: Requirement) -> ResourceCheck:
+    """The common rule: each input holds one of its allowed values (see `expect`)."""
+
+    def check(resource: Resource, _: Context) -> Iterator[str]:
+        for path, allowed, expected in requirements:
+            yield from expect(resource.props, path, allowed, expected)
+
+    return check

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from policies.rule import Context, Level, Reference, Resource, ResourceRule, Rule
-from policies.values import MISSING, expect, items, pinned_image, shown, value_at
+from policies.values import MISSING, expect, items, pinned_image, requires, shown, value_at
 
 WEB_APP = "azure-native:web:WebApp"
 WEB_APP_SLOT = "azure-native:web:WebAppSlot"
@@ -25,21 +25,9 @@ SECRET_LIKE = re.compile(r"PASSWORD|SECRET|KEY|TOKEN|CONNECTION", re.IGNORECASE)
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
 
 
-def _https_only(site: Resource, _: Context) -> Iterator[str]:
-    yield from expect(site.props, "httpsOnly", [True], "true (plain HTTP redirected to HTTPS)")
-
-
 def _min_tls(site: Resource, _: Context) -> Iterator[str]:
     for path in ("siteConfig.minTlsVersion", "siteConfig.scmMinTlsVersion"):
         yield from expect(site.props, path, ["1.2", "1.3"], '"1.2" or "1.3"')
-
-
-def _ftps_disabled(site: Resource, _: Context) -> Iterator[str]:
-    yield from expect(site.props, "siteConfig.ftpsState", ["Disabled"], '"Disabled"')
-
-
-def _remote_debugging_off(site: Resource, _: Context) -> Iterator[str]:
-    yield from expect(site.props, "siteConfig.remoteDebuggingEnabled", [False], "false")
 
 
 def _managed_identity(site: Resource, _: Context) -> Iterator[str]:
@@ -104,14 +92,6 @@ def _image_pinned(site: Resource, _: Context) -> Iterator[str]:
         yield f"siteConfig.linuxFxVersion is {shown(image)}; expected an image pinned to a version"
 
 
-def _http2(site: Resource, _: Context) -> Iterator[str]:
-    yield from expect(site.props, "siteConfig.http20Enabled", [True], "true")
-
-
-def _basic_auth_off(policy: Resource, _: Context) -> Iterator[str]:
-    yield from expect(policy.props, "allow", [False], "false (deployments authenticate with Entra)")
-
-
 RULES: tuple[Rule, ...] = (
     ResourceRule(
         "app-service-https-only",
@@ -119,7 +99,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_14, CKV_AZURE_153 (slots)"),
         SITES,
-        check=_https_only,
+        check=requires(("httpsOnly", [True], "true (plain HTTP redirected to HTTPS)")),
     ),
     ResourceRule(
         "app-service-tls-1-2",
@@ -135,7 +115,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_78; CIS Azure 9.10"),
         SITES,
-        check=_ftps_disabled,
+        check=requires(("siteConfig.ftpsState", ["Disabled"], '"Disabled"')),
     ),
     ResourceRule(
         "app-service-basic-auth-disabled",
@@ -143,7 +123,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("MCSB", "IM-1"),
         BASIC_AUTH_POLICIES,
-        check=_basic_auth_off,
+        check=requires(("allow", [False], "false (deployments authenticate with Entra)")),
     ),
     ResourceRule(
         "app-service-remote-debugging-off",
@@ -151,7 +131,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_72"),
         SITES,
-        check=_remote_debugging_off,
+        check=requires(("siteConfig.remoteDebuggingEnabled", [False], "false")),
     ),
     ResourceRule(
         "app-service-managed-identity",
@@ -199,6 +179,6 @@ RULES: tuple[Rule, ...] = (
         Level.ADVISORY,
         Reference("Checkov", "CKV_AZURE_18"),
         SITES,
-        check=_http2,
+        check=requires(("siteConfig.http20Enabled", [True], "true")),
     ),
 )

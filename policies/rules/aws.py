@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Iterator, Sequence
 
 from policies.rule import Context, Level, Reference, Resource, ResourceRule, Rule, StackCheck, StackRule
-from policies.values import MISSING, PENDING, expect, items, reference, shown, value_at
+from policies.values import MISSING, PENDING, items, reference, requires, shown, value_at
 
 CLUSTER = "aws:eks/cluster:Cluster"
 KMS_KEY = "aws:kms/key:Key"
@@ -26,10 +26,6 @@ def _secrets_encryption(cluster: Resource, _: Context) -> Iterator[str]:
         yield "encryptionConfig.provider.keyArn is not set; expected a customer-managed KMS key"
     elif key is not PENDING and not str(key).startswith("arn:aws:kms:"):
         yield f"encryptionConfig.provider.keyArn is {shown(key)}; expected a KMS key ARN"
-
-
-def _key_rotation(key: Resource, _: Context) -> Iterator[str]:
-    yield from expect(key.props, "enableKeyRotation", [True], "true")
 
 
 def _everyone(cidr: object) -> bool:
@@ -52,34 +48,11 @@ def _endpoint_restricted(cluster: Resource, _: Context) -> Iterator[str]:
             yield f"vpcConfig.publicAccessCidrs admits {shown(cidr)}, all the internet; expected listed CIDRs"
 
 
-def _private_endpoint(cluster: Resource, _: Context) -> Iterator[str]:
-    yield from expect(
-        cluster.props, "vpcConfig.endpointPrivateAccess", [True], "true (nodes stay inside the VPC)"
-    )
-
-
 def _control_plane_logs(cluster: Resource, _: Context) -> Iterator[str]:
     enabled = items(cluster.props, "enabledClusterLogTypes")
     missing = [kind for kind in CONTROL_PLANE_LOG_TYPES if kind not in enabled]
     if missing:
         yield f"enabledClusterLogTypes lacks {', '.join(missing)}; expected all five control-plane logs"
-
-
-def _imdsv2(template: Resource, _: Context) -> Iterator[str]:
-    yield from expect(template.props, "metadataOptions.httpTokens", ["required"], '"required" (IMDSv2 only)')
-
-
-def _imds_hop_limit(template: Resource, _: Context) -> Iterator[str]:
-    yield from expect(
-        template.props,
-        "metadataOptions.httpPutResponseHopLimit",
-        [1],
-        "1 (a pod cannot reach the node's metadata and borrow its role)",
-    )
-
-
-def _flow_log_all_traffic(flow_log: Resource, _: Context) -> Iterator[str]:
-    yield from expect(flow_log.props, "trafficType", ["ALL"], '"ALL" (accepted and rejected traffic)')
 
 
 def _default_group_closed(group: Resource, _: Context) -> Iterator[str]:
@@ -119,7 +92,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AWS_7; CIS AWS 3.6"),
         (KMS_KEY,),
-        check=_key_rotation,
+        check=requires(("enableKeyRotation", [True], "true")),
     ),
     ResourceRule(
         "eks-endpoint-restricted",
@@ -135,7 +108,7 @@ RULES: tuple[Rule, ...] = (
         Level.ADVISORY,
         Reference("CIS", "Amazon EKS 5.4.2"),
         (CLUSTER,),
-        check=_private_endpoint,
+        check=requires(("vpcConfig.endpointPrivateAccess", [True], "true (nodes stay inside the VPC)")),
     ),
     ResourceRule(
         "eks-control-plane-logs",
@@ -151,7 +124,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AWS_79"),
         (LAUNCH_TEMPLATE,),
-        check=_imdsv2,
+        check=requires(("metadataOptions.httpTokens", ["required"], '"required" (IMDSv2 only)')),
     ),
     ResourceRule(
         "launch-template-imds-hop-limit",
@@ -159,7 +132,13 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AWS_341"),
         (LAUNCH_TEMPLATE,),
-        check=_imds_hop_limit,
+        check=requires(
+            (
+                "metadataOptions.httpPutResponseHopLimit",
+                [1],
+                "1 (a pod cannot reach the node's metadata and borrow its role)",
+            )
+        ),
     ),
     StackRule(
         "vpc-flow-logs",
@@ -175,7 +154,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("CIS", "AWS 3.9"),
         (FLOW_LOG,),
-        check=_flow_log_all_traffic,
+        check=requires(("trafficType", ["ALL"], '"ALL" (accepted and rejected traffic)')),
     ),
     StackRule(
         "vpc-default-security-group-managed",

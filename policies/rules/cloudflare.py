@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from policies.rule import Context, Level, Reference, Resource, ResourceRule, Rule
-from policies.values import MISSING, PENDING, expect, reference, shown, value_at
+from policies.values import MISSING, PENDING, reference, requires, shown, value_at
 
 POOL = "cloudflare:index/loadBalancerPool:LoadBalancerPool"
 LOAD_BALANCER = "cloudflare:index/loadBalancer:LoadBalancer"
@@ -53,11 +53,6 @@ def _weights_in_range(balancer: Resource, _: Context) -> Iterator[str]:
         yield "randomSteering.poolWeights are all 0; expected one pool to carry traffic"
 
 
-def _monitor_https(monitor: Resource, _: Context) -> Iterator[str]:
-    yield from expect(monitor.props, "type", ["https"], '"https"')
-    yield from expect(monitor.props, "allowInsecure", [False], "false (the origin's certificate is checked)")
-
-
 RULES: tuple[Rule, ...] = (
     ResourceRule(
         "cloudflare-pool-monitored",
@@ -89,6 +84,9 @@ RULES: tuple[Rule, ...] = (
         Level.ADVISORY,
         DOCS,
         (MONITOR,),
-        check=_monitor_https,
+        check=requires(
+            ("type", ["https"], '"https"'),
+            ("allowInsecure", [False], "false (the origin's certificate is checked)"),
+        ),
     ),
 )

@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Iterator
 
 from policies.rule import Context, Level, Reference, Resource, ResourceRule, Rule
-from policies.values import MISSING, expect, shown, value_at
+from policies.values import MISSING, expect, requires, shown, value_at
 
 POSTGRES = "azure-native:dbforpostgresql:Server"
 POSTGRES_FIREWALL_RULE = "azure-native:dbforpostgresql:FirewallRule"
@@ -18,10 +18,6 @@ KEY_VAULT = "azure-native:keyvault:Vault"
 
 
 # -- Postgres ------------------------------------------------------------------------------------
-
-
-def _postgres_private(server: Resource, _: Context) -> Iterator[str]:
-    yield from expect(server.props, "network.publicNetworkAccess", ["Disabled"], '"Disabled"')
 
 
 def _firewall_closed(rule: Resource, _: Context) -> Iterator[str]:
@@ -40,19 +36,6 @@ def _firewall_closed(rule: Resource, _: Context) -> Iterator[str]:
         yield f"{first}-{last} admits more than a /8; expected specific sources"
 
 
-def _geo_backup(server: Resource, _: Context) -> Iterator[str]:
-    yield from expect(server.props, "backup.geoRedundantBackup", ["Enabled"], '"Enabled"')
-
-
-def _zone_redundant_ha(server: Resource, _: Context) -> Iterator[str]:
-    yield from expect(server.props, "highAvailability.mode", ["ZoneRedundant"], '"ZoneRedundant"')
-
-
-def _entra_only(server: Resource, _: Context) -> Iterator[str]:
-    yield from expect(server.props, "authConfig.activeDirectoryAuth", ["Enabled"], '"Enabled"')
-    yield from expect(server.props, "authConfig.passwordAuth", ["Disabled"], '"Disabled" (Entra only)')
-
-
 def _secure_transport(configuration: Resource, _: Context) -> Iterator[str]:
     if value_at(configuration.props, "configurationName") == "require_secure_transport":
         yield from expect(configuration.props, "value", ["on", "ON"], '"on"')
@@ -61,41 +44,7 @@ def _secure_transport(configuration: Resource, _: Context) -> Iterator[str]:
 # -- Azure Managed Redis -------------------------------------------------------------------------
 
 
-def _redis_tls(cluster: Resource, _: Context) -> Iterator[str]:
-    yield from expect(cluster.props, "minimumTlsVersion", ["1.2", "1.3"], '"1.2" or later')
-
-
-def _redis_private(cluster: Resource, _: Context) -> Iterator[str]:
-    yield from expect(cluster.props, "publicNetworkAccess", ["Disabled"], '"Disabled"')
-
-
-def _redis_encrypted(database: Resource, _: Context) -> Iterator[str]:
-    yield from expect(database.props, "clientProtocol", ["Encrypted"], '"Encrypted" (TLS only)')
-
-
-def _redis_access_keys(database: Resource, _: Context) -> Iterator[str]:
-    yield from expect(database.props, "accessKeysAuthentication", ["Disabled"], '"Disabled" (Entra only)')
-
-
 # -- Key Vault -----------------------------------------------------------------------------------
-
-
-def _vault_rbac(vault: Resource, _: Context) -> Iterator[str]:
-    yield from expect(vault.props, "properties.enableRbacAuthorization", [True], "true (no access policies)")
-
-
-def _vault_purge_protection(vault: Resource, _: Context) -> Iterator[str]:
-    yield from expect(vault.props, "properties.enablePurgeProtection", [True], "true")
-
-
-def _vault_soft_delete(vault: Resource, _: Context) -> Iterator[str]:
-    yield from expect(vault.props, "properties.enableSoftDelete", [True], "true")
-    yield from expect(vault.props, "properties.softDeleteRetentionInDays", [90], "90 (days)")
-
-
-def _vault_private(vault: Resource, _: Context) -> Iterator[str]:
-    yield from expect(vault.props, "properties.publicNetworkAccess", ["Disabled"], '"Disabled"')
-    yield from expect(vault.props, "properties.networkAcls.defaultAction", ["Deny"], '"Deny"')
 
 
 PRODUCTION = ("production",)
@@ -107,7 +56,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_68 (as for Single Server); MCSB NS-2"),
         (POSTGRES,),
-        check=_postgres_private,
+        check=requires(("network.publicNetworkAccess", ["Disabled"], '"Disabled"')),
     ),
     ResourceRule(
         "postgres-no-open-firewall-rule",
@@ -124,18 +73,16 @@ RULES: tuple[Rule, ...] = (
         Reference("Checkov", "CKV_AZURE_136"),
         (POSTGRES,),
         PRODUCTION,
-        check=_geo_backup,
+        check=requires(("backup.geoRedundantBackup", ["Enabled"], '"Enabled"')),
     ),
     ResourceRule(
         "postgres-zone-redundant-ha",
         "Production Postgres has a zone-redundant standby",
         Level.MANDATORY,
-        Reference(
-            "AVM", "avm/res/db-for-postgre-sql/flexible-server default (highAvailability ZoneRedundant)"
-        ),
+        Reference("AVM", "db-for-postgre-sql/flexible-server default"),
         (POSTGRES,),
         PRODUCTION,
-        check=_zone_redundant_ha,
+        check=requires(("highAvailability.mode", ["ZoneRedundant"], '"ZoneRedundant"')),
     ),
     ResourceRule(
         "postgres-entra-authentication",
@@ -143,7 +90,10 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("MCSB", "IM-1"),
         (POSTGRES,),
-        check=_entra_only,
+        check=requires(
+            ("authConfig.activeDirectoryAuth", ["Enabled"], '"Enabled"'),
+            ("authConfig.passwordAuth", ["Disabled"], '"Disabled" (Entra only)'),
+        ),
     ),
     ResourceRule(
         "postgres-secure-transport",
@@ -159,7 +109,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_148 (as for Azure Cache)"),
         (REDIS_CLUSTER,),
-        check=_redis_tls,
+        check=requires(("minimumTlsVersion", ["1.2", "1.3"], '"1.2" or later')),
     ),
     ResourceRule(
         "redis-encrypted-protocol",
@@ -167,7 +117,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_91 (as for Azure Cache)"),
         (REDIS_DATABASE,),
-        check=_redis_encrypted,
+        check=requires(("clientProtocol", ["Encrypted"], '"Encrypted" (TLS only)')),
     ),
     ResourceRule(
         "redis-access-keys-disabled",
@@ -175,7 +125,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("MCSB", "IM-1"),
         (REDIS_DATABASE,),
-        check=_redis_access_keys,
+        check=requires(("accessKeysAuthentication", ["Disabled"], '"Disabled" (Entra only)')),
     ),
     ResourceRule(
         "redis-no-public-access",
@@ -183,7 +133,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_89 (as for Azure Cache)"),
         (REDIS_CLUSTER,),
-        check=_redis_private,
+        check=requires(("publicNetworkAccess", ["Disabled"], '"Disabled"')),
     ),
     ResourceRule(
         "key-vault-rbac",
@@ -191,7 +141,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("CIS", "Azure 2.0 8.6; AVM key-vault default"),
         (KEY_VAULT,),
-        check=_vault_rbac,
+        check=requires(("properties.enableRbacAuthorization", [True], "true (no access policies)")),
     ),
     ResourceRule(
         "key-vault-purge-protection",
@@ -199,7 +149,7 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_110"),
         (KEY_VAULT,),
-        check=_vault_purge_protection,
+        check=requires(("properties.enablePurgeProtection", [True], "true")),
     ),
     ResourceRule(
         "key-vault-soft-delete-90-days",
@@ -207,7 +157,10 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_42; AVM key-vault default"),
         (KEY_VAULT,),
-        check=_vault_soft_delete,
+        check=requires(
+            ("properties.enableSoftDelete", [True], "true"),
+            ("properties.softDeleteRetentionInDays", [90], "90 (days)"),
+        ),
     ),
     ResourceRule(
         "key-vault-no-public-access",
@@ -215,6 +168,9 @@ RULES: tuple[Rule, ...] = (
         Level.MANDATORY,
         Reference("Checkov", "CKV_AZURE_189, CKV_AZURE_109"),
         (KEY_VAULT,),
-        check=_vault_private,
+        check=requires(
+            ("properties.publicNetworkAccess", ["Disabled"], '"Disabled"'),
+            ("properties.networkAcls.defaultAction", ["Deny"], '"Deny"'),
+        ),
     ),
 )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from policies.rule import Context, Level, Reference, Resource, ResourceCheck, ResourceRule, Rule
-from policies.values import MISSING, expect, items, pinned_image, shown, value_at
+from policies.values import MISSING, expect, items, pinned_image, requires, shown, value_at
 
 WORKLOADS = (
     "kubernetes:apps/v1:Deployment",
@@ -96,10 +96,6 @@ def _image_pinned(container: Mapping[str, Any]) -> Iterator[str]:
         yield f"image is {shown(image)}; expected an image pinned to a version, not latest"
 
 
-def _no_service_account_token(workload: Resource, _: Context) -> Iterator[str]:
-    yield from expect(workload.props, f"{POD_SPEC}.automountServiceAccountToken", [False], "false")
-
-
 def _rule(
     rule_id: str, description: str, reference: Reference, check: ResourceCheck, level: Level = Level.MANDATORY
 ) -> Rule:
@@ -165,7 +161,7 @@ RULES: tuple[Rule, ...] = (
         "k8s-no-service-account-token",
         "Pods mount no service account token unless they call the Kubernetes API",
         Reference("Checkov", "CKV_K8S_38"),
-        _no_service_account_token,
+        requires((f"{POD_SPEC}.automountServiceAccountToken", [False], "false")),
         Level.ADVISORY,
     ),
 )
