@@ -9,8 +9,6 @@ from rich.text import Text
 from policies.check import PolicyReport, RuleOutcome, Status
 from policies.rule import Level
 
-_STYLE = {Status.PASS: "green", Status.NOT_APPLICABLE: "dim"}
-
 
 def _verdict(outcome: RuleOutcome) -> Text:
     if outcome.status is Status.PASS:

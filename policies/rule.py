@@ -161,8 +161,10 @@ class ResourceRule(Rule):
 
     def policy(self) -> Policy:
         def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-            if args.resource_type not in self.resource_types or not self.applies_in(_stack()):
+            if args.resource_type not in self.resource_types:
                 return
+            if not self.applies_in(_stack()):
+                args.not_applicable(f"{' and '.join(self.stacks)} only")
             resource = Resource(args.resource_type, args.name, args.urn, args.props, args.opts.protect)
             for finding in self.judge_one(resource, Context(_stack())):
                 report_violation(finding.message, args.urn)
@@ -197,7 +199,7 @@ class StackRule(Rule):
     def policy(self) -> Policy:
         def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
             if not self.applies_in(_stack()):
-                return
+                args.not_applicable(f"{' and '.join(self.stacks)} only")
             resources = [
                 Resource(
                     r.resource_type,

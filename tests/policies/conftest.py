@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
@@ -43,9 +44,7 @@ def with_value(resource: Resource, path: str, value: Any) -> Resource:
             else holder[_child(holder, step)]
         )
     holder[_child(holder, last)] = value
-    return Resource(
-        resource.type, resource.name, resource.urn, props, resource.protect, resource.property_dependencies
-    )
+    return dataclasses.replace(resource, props=props)
 
 
 def without(resource: Resource, path: str) -> Resource:
@@ -56,9 +55,7 @@ def without(resource: Resource, path: str) -> Resource:
     for step in steps:
         holder = holder[_child(holder, step)]
     del holder[_child(holder, last)]
-    return Resource(
-        resource.type, resource.name, resource.urn, props, resource.protect, resource.property_dependencies
-    )
+    return dataclasses.replace(resource, props=props)
 
 
 @pytest.fixture
