@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from releases.console import ConsoleProgress
     from releases.engine import Engine
     from releases.journal import Journal
+    from releases.notify import Notifier
     from releases.settings import ReleaseSettings
     from releases.topology import Topology
 
@@ -105,7 +106,24 @@ def _engine(
         settings, environment, Path(topology_file) if topology_file else None
     )
     targets = connect(settings, described, service)
-    return Engine(environment, service, targets, policy, _journal(settings), progress)
+    return Engine(
+        environment,
+        service,
+        targets,
+        policy,
+        _journal(settings),
+        progress,
+        notifier=_notifier(settings),
+        reports_dir=settings.reports_dir,
+    )
+
+
+def _notifier(settings: ReleaseSettings) -> Notifier | None:
+    if settings.webhook_url is None:
+        return None
+    from releases.notify import Webhook
+
+    return Webhook(settings.webhook_url.get_secret_value(), settings.notifications.timeout_seconds)
 
 
 def _parse_percent(text: str) -> int:

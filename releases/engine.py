@@ -8,6 +8,10 @@ released and which version it replaces.
 A release of V:  deploy V to staging -> health gate -> canary 10% -> bake -> 50% -> bake ->
 promote (swap, then at once weights back to stable) -> verify bake -> promoted.
 A failed gate rolls back: before the swap one weight write; after it a swap back.
+
+Every state change (an action's outcome, a gate's verdict, the release's end) is journaled and
+announced to the team through the notifier; an announcement that fails is journaled and changes
+nothing else (releases/notify.py).
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from releases import gates
+from releases import deployment_log, gates
 from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable, VerificationFailed
 from releases.gates import BakeResult, Progress
 from releases.journal import Journal
 from releases.lock import LockHolder, ReleaseLock, current_holder
 from releases.model import LiveState, Outcome, Pool, ReleaseRecord, Weights
+from releases.notify import Notice, Notifier, Silent
 from releases.settings import EnvironmentSettings
 from releases.targets.base import Targets
 
@@ -85,6 +91,8 @@ class Engine:
         progress: Progress | None = None,
         clock: gates.Clock = time.monotonic,
         sleep: gates.Sleep = time.sleep,
+        notifier: Notifier | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         self.environment = environment
         self.service = service
@@ -94,14 +102,19 @@ class Engine:
         self.progress = progress or Progress()
         self.clock = clock
         self.sleep = sleep
+        self.notifier = notifier or Silent()
+        self.reports_dir = reports_dir  # where each finished release's deployment log goes
         self._lock: ReleaseLock | None = None
+        # The traffic split as last read or written, for announcements (no extra router reads).
+        self._weights: Weights | None = None
 
     # -- observe ---------------------------------------------------------------------------------
 
     def observe(self) -> LiveState:
         production, staging = self.targets.slots.probe()
+        self._weights = self.targets.router.read_weights()
         return LiveState(
-            weights=self.targets.router.read_weights(),
+            weights=self._weights,
             production=production,
             staging=staging,
             canary_pool_up=self.targets.router.pool_up(Pool.CANARY),
@@ -246,12 +259,40 @@ class Engine:
         self.journal.record(self.environment, self.service, "outcome", action.step.value,
                             record.id if record else None, description=action.description,
                             percent=action.percent, **detail)  # fmt: skip
+        self._announce(record, f"done: {action.description}", detail=str(detail.get("undone", "")))
+
+    def _finish(self, record: ReleaseRecord, outcome: Outcome) -> None:
+        self.journal.finish(record, outcome)
+        self._announce(record, f"release {outcome.value}")
+        if self.reports_dir is not None:
+            try:
+                path = deployment_log.write(self.journal, record, self.reports_dir)
+            except OSError as error:  # the release is done and journaled; its page can be rewritten
+                self.journal.record(self.environment, self.service, "note", "deployment log", record.id,
+                                    failed=str(error))  # fmt: skip
+            else:
+                self.journal.record(self.environment, self.service, "note", "deployment log", record.id,
+                                    path=str(path))  # fmt: skip
+
+    def _announce(
+        self, record: ReleaseRecord | None, state: str, verdict: str | None = None, detail: str = ""
+    ) -> None:
+        """Tell the team; a failure to is journaled, never raised (a rollback must go on)."""
+        if record is None:
+            return
+        notice = Notice(self.environment, self.service, record.version, self.journal.operator, state,
+                        self._weights, verdict, detail)  # fmt: skip
+        failure = self.notifier.send(notice)
+        if failure is not None:
+            self.journal.record(self.environment, self.service, "note", "notify", record.id,
+                                state=state, failed=failure)  # fmt: skip
 
     def _write_weights(self, record: ReleaseRecord | None, action: Action) -> None:
         assert action.weights is not None
         self._intent(record, action)
         self.targets.router.write_weights(action.weights)
         self._verify_weights(action.weights)
+        self._weights = action.weights
         if record is not None and action.percent is not None:
             self.journal.set_percent(record, action.percent)
         self._outcome(record, action, weights=str(action.weights))
@@ -286,6 +327,7 @@ class Engine:
             p95_seconds=last.judged.p95_seconds if last else None,
             p_value=last.p_value if last else None,
         )  # fmt: skip
+        self._announce(record, f"gate on {label}", result.verdict.value, "; ".join(result.reasons))
         return result
 
     def _execute(self, record: ReleaseRecord, actions: list[Action], hold: bool) -> list[BakeResult]:
@@ -342,6 +384,7 @@ class Engine:
                 self.targets.router.write_weights(reset_weights)
             except TargetUnavailable as error:
                 self._undo_swap(record, swap, error)
+            self._weights = reset_weights
         self._verify_slots(record.version, record.previous_version)
         self._outcome(record, swap)
         if reset is not None and reset_weights is not None:
@@ -385,7 +428,7 @@ class Engine:
                 self._outcome(record, action)
             else:
                 self._write_weights(record, action)
-        self.journal.finish(record, Outcome.ROLLED_BACK)
+        self._finish(record, Outcome.ROLLED_BACK)
         return actions
 
     # -- commands --------------------------------------------------------------------------------
@@ -414,7 +457,7 @@ class Engine:
                 )
             bakes = self._execute(record, actions, hold)
             if percent == 100:
-                self.journal.finish(record, Outcome.PROMOTED)
+                self._finish(record, Outcome.PROMOTED)
             return Result(actions, record, executed=True, bakes=bakes)
 
     def _already_promoted(self, live: LiveState, percent: int, version: str | None) -> Result | None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from releases.errors import BadInput
 
@@ -106,11 +106,22 @@ class CloudSettings(_Settings):
     swap_timeout_seconds: Seconds = 1800.0
 
 
+class NotificationSettings(_Settings):
+    """Where state changes are announced: a Slack-compatible incoming webhook, whose URL carries
+    a token and so comes from an environment variable, never from a configuration file."""
+
+    webhook_url_env: str = Field(default="RELEASE_WEBHOOK_URL", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    # One attempt, briefly: an announcement must not hold up the release (or rollback) it reports.
+    timeout_seconds: Seconds = 3.0
+
+
 class ReleaseSettings(_Settings):
     project_dir: Path  # where the Pulumi project (and its stacks) lives
     state_dir: Path
     environments: dict[str, EnvironmentSettings]
     clouds: CloudSettings = CloudSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    webhook_url: SecretStr | None = None  # from notifications.webhook_url_env; None: announce nothing
 
     def environment(self, name: str) -> EnvironmentSettings:
         if name not in self.environments:
@@ -123,6 +134,11 @@ class ReleaseSettings(_Settings):
         return self.state_dir / "journal.sqlite"
 
     @property
+    def reports_dir(self) -> Path:
+        """Each finished release's deployment log (markdown)."""
+        return self.state_dir / "reports"
+
+    @property
     def sandbox_dir(self) -> Path:
         return self.state_dir / "sandbox"
 
@@ -131,7 +147,8 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
     """Build settings from invoke's `releases` configuration section.
 
     `PLATFORM_STATE_DIR` overrides the state directory (tests and CI point it at a scratch
-    directory); otherwise it is `state_dir` from the configuration, relative to the project.
+    directory); otherwise it is `state_dir` from the configuration, relative to the project. The
+    webhook URL comes from the variable `notifications.webhook_url_env` names.
     """
     state_dir = Path(os.environ.get("PLATFORM_STATE_DIR") or config.get("state_dir") or ".state")
     if not state_dir.is_absolute():
@@ -140,8 +157,18 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
         name: _validated(EnvironmentSettings, config.get(name), f"releases.{name}") for name in ENVIRONMENTS
     }
     clouds = _validated(CloudSettings, config.get("clouds"), "releases.clouds")
+    notifications = _validated(NotificationSettings, config.get("notifications"), "releases.notifications")
+    webhook_url = os.environ.get(notifications.webhook_url_env) or None
+    if webhook_url is not None and not webhook_url.startswith(("https://", "http://")):
+        # The value holds a token: name the variable and the expected form, never the value.
+        raise BadInput(f"{notifications.webhook_url_env} must be an http(s) URL (a Slack-compatible webhook)")
     return ReleaseSettings(
-        project_dir=project_dir, state_dir=state_dir, environments=environments, clouds=clouds
+        project_dir=project_dir,
+        state_dir=state_dir,
+        environments=environments,
+        clouds=clouds,
+        notifications=notifications,
+        webhook_url=SecretStr(webhook_url) if webhook_url else None,
     )
 
 

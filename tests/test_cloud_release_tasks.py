@@ -4,12 +4,15 @@ through each SDK's own endpoint settings. Faults are injected at the HTTP layer.
 
 from __future__ import annotations
 
+import getpass
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from tests.releases.cloud_fakes.world import API_BALANCER, SECRETS, WEB_BALANCER, CloudWorld, cloud_world
 from tests.releases.sandbox_helpers import Operator
@@ -231,3 +234,29 @@ def test_without_a_topology_file_the_stack_needs_the_pulumi_cli(tmp_path: Path) 
     assert result.returncode == 3, result.stdout + result.stderr
     assert "needs the Pulumi CLI, which is not on PATH" in result.stderr
     assert "--topology PATH" in result.stderr
+
+
+def test_the_team_hears_of_every_step_even_when_its_webhook_fails(
+    world: CloudWorld, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """The webhook answers 503 to everything: the release still runs, its gate still rolls it
+    back, each announcement is journaled as undelivered, and the URL's token appears nowhere."""
+    token_path = "/services/T0/B0/webhook-token-not-printed"
+    httpserver.expect_request(token_path, method="POST").respond_with_data("unavailable", status=503)
+    world.azure.bad_versions.add("6.6.6")
+    person = operator(world, tmp_path, RELEASE_WEBHOOK_URL=httpserver.url_for(token_path))
+
+    result = first_step(person, world, "web", "10", "6.6.6")
+
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert canary_share(world, "web") == 0.0 and serving(world, "web")[0] == "1.0.0"
+    messages = [json.loads(request.get_data())["text"] for request, _ in httpserver.log]
+    assert messages[0] == "staging/web 6.6.6: done: deploy 6.6.6 to the staging slot"
+    assert any(text.startswith("staging/web 6.6.6: gate on canary 10% [fail]") for text in messages)
+    assert messages[-1] == "staging/web 6.6.6: release rolled_back"
+    fields = json.loads(httpserver.log[0][0].get_data())["blocks"][1]["fields"]
+    assert f"*Operator*\n{getpass.getuser()}" in [field["text"] for field in fields]
+    with sqlite3.connect(person.state_dir / "journal.sqlite") as connection:
+        undelivered = connection.execute("SELECT detail FROM events WHERE action = 'notify'").fetchall()
+    assert len(undelivered) == len(messages)
+    assert token_path not in result.stdout + result.stderr + repr(undelivered)

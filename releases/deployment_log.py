@@ -1,0 +1,100 @@
+"""The deployment log the runbooks keep by hand, written for every finished release.
+
+One markdown file per release, from the journal alone: who released what over what, when each
+step started and finished, every gate's figures and verdict, announcements that did not reach the
+team, and the outcome. The journal stays the record; this is its readable page.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from releases.journal import Event, Journal
+from releases.model import ReleaseRecord
+
+
+def _when(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _percent(value: object) -> str:
+    return f"{value:.2%}" if isinstance(value, int | float) else "-"
+
+
+def _milliseconds(value: object) -> str:
+    return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "-"
+
+
+def _step_rows(record: ReleaseRecord, events: list[Event]) -> list[str]:
+    rows = []
+    for event in events:
+        if event.kind not in ("intent", "outcome"):
+            continue
+        what = str(event.detail.get("description") or event.action)
+        extra = event.detail.get("undone") or ""
+        state = "started" if event.kind == "intent" else "done"
+        offset = f"+{event.at - record.started_at:.1f} s"
+        rows.append(f"| {_when(event.at)} | {offset} | {state} | {what} | {extra} |")
+    return rows
+
+
+def _gate_rows(events: list[Event]) -> list[str]:
+    rows = []
+    for event in (e for e in events if e.kind == "gate"):
+        detail = event.detail
+        where = f"{detail['percent']}%" if detail.get("percent") not in (None, 100) else "production"
+        reasons = "; ".join(detail.get("reasons") or []) or "-"
+        p_value = detail.get("p_value")
+        rows.append(
+            f"| {_when(event.at)} | {event.action} at {where} | {detail.get('verdict')} | "
+            f"{detail.get('requests') if detail.get('requests') is not None else '-'} | "
+            f"{_percent(detail.get('error_rate'))} | {_milliseconds(detail.get('p95_seconds'))} | "
+            f"{f'{p_value:.3g}' if isinstance(p_value, int | float) else '-'} | {reasons} |"
+        )
+    return rows
+
+
+def render(record: ReleaseRecord, events: list[Event]) -> str:
+    finished = record.finished_at or (events[-1].at if events else record.started_at)
+    undelivered = [e for e in events if e.kind == "note" and e.action == "notify"]
+    lines = [
+        f"# {record.environment}/{record.service} {record.version}: {record.outcome or 'in flight'}",
+        "",
+        f"- Release: `{record.id}`",
+        f"- Version: {record.version} (replacing {record.previous_version or 'nothing'})",
+        f"- Operator: {record.operator}",
+        f"- Started: {_when(record.started_at)}",
+        f"- Finished: {_when(finished)} ({finished - record.started_at:.1f} s)",
+        f"- Outcome: **{record.outcome or 'in flight'}**",
+        "",
+        "## Steps",
+        "",
+        "| time | since start | state | step | detail |",
+        "|---|---|---|---|---|",
+        *_step_rows(record, events),
+        "",
+        "## Gates",
+        "",
+        "| time | gate | verdict | requests | error rate | p95 | p (canary vs stable) | reasons |",
+        "|---|---|---|---|---|---|---|---|",
+        *(_gate_rows(events) or ["| - | no gate ran | | | | | | |"]),
+        "",
+    ]
+    if undelivered:
+        lines += [
+            "## Announcements not delivered",
+            "",
+            *(f"- {_when(e.at)}: {e.detail.get('state')}: {e.detail.get('failed')}" for e in undelivered),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write(journal: Journal, record: ReleaseRecord, directory: Path) -> Path:
+    """Write the release's log as `<directory>/<started>-<env>-<service>-<version>.md`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    started = datetime.datetime.fromtimestamp(record.started_at, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = directory / f"{started}-{record.environment}-{record.service}-{record.version}-{record.id[:8]}.md"
+    path.write_text(render(record, journal.events(record.id)))
+    return path

@@ -1,0 +1,61 @@
+"""The deployment log: one markdown page per finished release, from the journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from releases.engine import Engine
+from releases.errors import GateFailed
+from releases.journal import Journal
+from releases.model import Pool
+from tests.releases.fakes import FakeClock, FakeWorld
+from tests.releases.test_engine import BAD, SETTINGS
+from tests.releases.test_notify import Recorder
+
+
+def engine_for(world: FakeWorld, journal: Journal, reports: Path, failure: str | None = None) -> Engine:
+    clock = FakeClock()
+    return Engine("staging", "web", world.targets, SETTINGS, journal, clock=clock, sleep=clock.sleep,
+                  notifier=Recorder(failure), reports_dir=reports)  # fmt: skip
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal.sqlite", operator="alice")
+
+
+def test_a_promoted_release_gets_its_page(journal: Journal, tmp_path: Path) -> None:
+    engine = engine_for(FakeWorld(), journal, tmp_path / "reports")
+    engine.release(10, "2.0.0")
+    assert not (tmp_path / "reports").exists()  # in flight: no page yet
+    engine.release(100)
+
+    (page,) = (tmp_path / "reports").iterdir()
+    text = page.read_text()
+    assert page.name.endswith("-staging-web-2.0.0-" + text.split("`")[1][:8] + ".md")
+    assert text.startswith("# staging/web 2.0.0: promoted\n")
+    assert "- Version: 2.0.0 (replacing 1.0.0)" in text and "- Operator: alice" in text
+    for step in ("deploy 2.0.0 to the staging slot", "swap slots: production 1.0.0 -> 2.0.0"):
+        assert f"| started | {step} |" in text and f"| done | {step} |" in text
+    # Gate figures: the fakes' clean traffic, 1,000 requests, no errors, p95 50 ms.
+    assert "| bake at 10% | pass | 1000 | 0.00% | 50 ms |" in text
+    assert "| verify at production | pass | 1000 | 0.00% | 50 ms |" in text
+    assert "Announcements not delivered" not in text
+
+
+def test_a_rolled_back_release_says_why_and_what_the_team_missed(journal: Journal, tmp_path: Path) -> None:
+    world = FakeWorld()
+    world.metrics.samples[Pool.CANARY] = BAD
+    engine = engine_for(world, journal, tmp_path / "reports", failure="the webhook answered HTTP 503")
+    with pytest.raises(GateFailed):
+        engine.release(10, "2.0.0")
+
+    (page,) = (tmp_path / "reports").iterdir()
+    text = page.read_text()
+    assert text.startswith("# staging/web 2.0.0: rolled_back\n")
+    assert "| bake at 10% | fail | 1000 | 20.00% |" in text
+    assert "error rate 20.00% is over 1.00%" in text
+    assert "## Announcements not delivered" in text
+    assert "gate on canary 10%: the webhook answered HTTP 503" in text
