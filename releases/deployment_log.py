@@ -92,9 +92,9 @@ def render(record: ReleaseRecord, events: list[Event]) -> str:
 
 
 def write(journal: Journal, record: ReleaseRecord, directory: Path) -> Path:
-    """Write the release's log as `<directory>/<started>-<env>-<service>-<version>.md`."""
+    """Write the release's log as `<directory>/<release id>-<env>-<service>-<version>.md` (the id
+    starts with the release's start time, so the files sort by it)."""
     directory.mkdir(parents=True, exist_ok=True)
-    started = datetime.datetime.fromtimestamp(record.started_at, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"{started}-{record.environment}-{record.service}-{record.version}-{record.id[:8]}.md"
+    path = directory / f"{record.id}-{record.environment}-{record.service}-{record.version}.md"
     path.write_text(render(record, journal.events(record.id)))
     return path

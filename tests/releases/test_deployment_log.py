@@ -34,7 +34,7 @@ def test_a_promoted_release_gets_its_page(journal: Journal, tmp_path: Path) -> N
 
     (page,) = (tmp_path / "reports").iterdir()
     text = page.read_text()
-    assert page.name.endswith("-staging-web-2.0.0-" + text.split("`")[1][:8] + ".md")
+    assert page.name == f"{text.split('`')[1]}-staging-web-2.0.0.md"  # the release id first
     assert text.startswith("# staging/web 2.0.0: promoted\n")
     assert "- Version: 2.0.0 (replacing 1.0.0)" in text and "- Operator: alice" in text
     for step in ("deploy 2.0.0 to the staging slot", "swap slots: production 1.0.0 -> 2.0.0"):
