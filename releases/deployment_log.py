@@ -22,6 +22,10 @@ def _percent(value: object) -> str:
     return f"{value:.2%}" if isinstance(value, int | float) else "-"
 
 
+def _count(value: object) -> str:
+    return f"{value:.0f}" if isinstance(value, int | float) else "-"
+
+
 def _milliseconds(value: object) -> str:
     return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "-"
 
@@ -48,7 +52,7 @@ def _gate_rows(events: list[Event]) -> list[str]:
         p_value = detail.get("p_value")
         rows.append(
             f"| {_when(event.at)} | {event.action} at {where} | {detail.get('verdict')} | "
-            f"{detail.get('requests') if detail.get('requests') is not None else '-'} | "
+            f"{_count(detail.get('requests'))} | "
             f"{_percent(detail.get('error_rate'))} | {_milliseconds(detail.get('p95_seconds'))} | "
             f"{f'{p_value:.3g}' if isinstance(p_value, int | float) else '-'} | {reasons} |"
         )
