@@ -64,6 +64,16 @@ def reference(props: Mapping[str, Any], path: str) -> Any:
     return MISSING if value is None else value
 
 
+def expect_reference(props: Mapping[str, Any], path: str, expected: str, prefix: str = "") -> Iterator[str]:
+    """A violation message unless `path` names a resource: set, and when known a non-empty
+    string starting with `prefix` (a pending id passes, see `reference`)."""
+    value = reference(props, path)
+    if value is MISSING:
+        yield f"{path} is not set; expected {expected}"
+    elif value is not PENDING and (not isinstance(value, str) or not value.startswith(prefix) or not value):
+        yield f"{path} is {shown(value)}; expected {expected}"
+
+
 def shown(value: Any) -> str:
     """A value as a message shows it: JSON for scalars, a description otherwise."""
     if isinstance(value, float) and value.is_integer():

@@ -266,13 +266,12 @@ class Engine:
         self._announce(record, f"release {outcome.value}")
         if self.reports_dir is not None:
             try:
-                path = deployment_log.write(self.journal, record, self.reports_dir)
+                written = {"path": str(deployment_log.write(self.journal, record, self.reports_dir))}
             except OSError as error:  # the release is done and journaled; its page can be rewritten
-                self.journal.record(self.environment, self.service, "note", "deployment log", record.id,
-                                    failed=str(error))  # fmt: skip
-            else:
-                self.journal.record(self.environment, self.service, "note", "deployment log", record.id,
-                                    path=str(path))  # fmt: skip
+                written = {"failed": str(error)}
+            self.journal.record(
+                self.environment, self.service, "note", "deployment log", record.id, **written
+            )
 
     def _announce(
         self, record: ReleaseRecord | None, state: str, verdict: str | None = None, detail: str = ""

@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Iterator, Sequence
 
 from policies.rule import Context, Level, Reference, Resource, ResourceRule, Rule, StackCheck, StackRule
-from policies.values import MISSING, PENDING, items, reference, requires, shown, value_at
+from policies.values import MISSING, expect_reference, items, requires, shown, value_at
 
 CLUSTER = "aws:eks/cluster:Cluster"
 KMS_KEY = "aws:kms/key:Key"
@@ -21,11 +21,9 @@ CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager",
 def _secrets_encryption(cluster: Resource, _: Context) -> Iterator[str]:
     if "secrets" not in items(cluster.props, "encryptionConfig.resources"):
         yield 'encryptionConfig.resources does not list "secrets"; expected secrets envelope-encrypted'
-    key = reference(cluster.props, "encryptionConfig.provider.keyArn")
-    if key is MISSING:
-        yield "encryptionConfig.provider.keyArn is not set; expected a customer-managed KMS key"
-    elif key is not PENDING and not str(key).startswith("arn:aws:kms:"):
-        yield f"encryptionConfig.provider.keyArn is {shown(key)}; expected a KMS key ARN"
+    yield from expect_reference(
+        cluster.props, "encryptionConfig.provider.keyArn", "a customer-managed KMS key's ARN", "arn:aws:kms:"
+    )
 
 
 def _everyone(cidr: object) -> bool:

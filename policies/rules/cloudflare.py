@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from policies.rule import Context, Level, Reference, Resource, ResourceRule, Rule
-from policies.values import MISSING, PENDING, reference, requires, shown, value_at
+from policies.values import MISSING, expect_reference, requires, shown, value_at
 
 POOL = "cloudflare:index/loadBalancerPool:LoadBalancerPool"
 LOAD_BALANCER = "cloudflare:index/loadBalancer:LoadBalancer"
@@ -16,20 +16,14 @@ MONITOR = "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
 DOCS = Reference("Cloudflare", "Load Balancing docs")
 
 
-def _id_set(props: Mapping[str, object], path: str, expected: str) -> Iterator[str]:
-    value = reference(props, path)
-    if value is MISSING:
-        yield f"{path} is not set; expected {expected}"
-    elif value is not PENDING and (not isinstance(value, str) or not value):
-        yield f"{path} is {shown(value)}; expected {expected}"
-
-
 def _pool_monitored(pool: Resource, _: Context) -> Iterator[str]:
-    yield from _id_set(pool.props, "monitor", "a health monitor's id (unmonitored pools are always healthy)")
+    yield from expect_reference(
+        pool.props, "monitor", "a health monitor's id (unmonitored pools are always healthy)"
+    )
 
 
 def _fallback_pool(balancer: Resource, _: Context) -> Iterator[str]:
-    yield from _id_set(
+    yield from expect_reference(
         balancer.props, "fallbackPool", "the id of the pool that serves when all are unhealthy"
     )
 
