@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 PROJECT_DIR = Path(__file__).resolve().parent
 EXIT_BAD_INPUT = 2
 
+# The secrets the web app reads as Key Vault references (infra/program.py SECRET_APP_SETTINGS; a
+# test keeps the two lists equal). The API on EKS reads Kubernetes Secrets, which its pods check.
+CLOUD_WEB_SECRETS = ["DATABASE_URL", "REDIS_URL", "NEXTAUTH_SECRET", "STRIPE_SECRET_KEY",
+                     "STRIPE_WEBHOOK_SECRET", "APPLICATIONINSIGHTS_CONNECTION_STRING"]  # fmt: skip
+
 # Per-environment release settings over the runbook defaults (releases/settings.py). The sandbox
 # bakes for seconds so that a whole rehearsal takes about a minute and a half.
 DEFAULTS: dict[str, Any] = {
@@ -43,9 +48,36 @@ DEFAULTS: dict[str, Any] = {
             "health": {"consecutive": 5, "interval_seconds": 0.2, "timeout_seconds": 15},
             "analysis": {"bake_seconds": 8, "interval_seconds": 1, "window_seconds": 10, "min_requests": 50},
             "verify_seconds": 5,
+            "required_secrets": {
+                "web": ["DATABASE_URL", "REDIS_URL", "SESSION_SECRET"],
+                "api": ["DATABASE_URL", "REDIS_URL"],
+            },
+            "smoke": {
+                # Not `/`: its injected faults are for the metric gates, which judge thousands of
+                # requests; one smoke request would catch a 30% error rate only now and then.
+                "checks": [
+                    {"path": "/health", "status": 200, "contains": '"database": "connected"'},
+                    {"path": "/health", "status": 200, "contains": '"redis": "connected"'},
+                ],
+                "timeout_seconds": 5,
+            },
+            "migrations": {
+                "command": [sys.executable, "-m", "releases.sandbox.migrate"],
+                "timeout_seconds": 60,
+                "backup_timeout_seconds": 120,
+            },
         },
-        "staging": {"analysis": {"bake_seconds": 120}, "verify_seconds": 120},
-        "production": {"confirm": True},
+        "staging": {
+            "analysis": {"bake_seconds": 120},
+            "verify_seconds": 120,
+            "required_secrets": {"web": CLOUD_WEB_SECRETS},
+            "smoke": {"checks": [{"path": "/health/ready", "status": 200}]},
+        },
+        "production": {
+            "confirm": True,
+            "required_secrets": {"web": CLOUD_WEB_SECRETS},
+            "smoke": {"checks": [{"path": "/health/ready", "status": 200}]},
+        },
     }
 }
 
@@ -164,6 +196,8 @@ def _console() -> Any:
         "yes": "do not ask for confirmation (production asks otherwise)",
         "hold": "when a gate fails, keep traffic as it is instead of rolling back",
         "topology": "a release_targets JSON file to use instead of the stack output (cloud environments)",
+        "migration": "the release carries a migration: reversible or irreversible (first step only); "
+        "it runs once, after a verified backup, before the version is deployed",
     }
 )
 def release(
@@ -177,25 +211,30 @@ def release(
     yes: bool = False,
     hold: bool = False,
     topology: str = "",
+    migration: str = "",
 ) -> None:
     """Move a release one step (--percent N) or all the way (--auto), with health and metric gates."""
     from releases.console import ConsoleProgress, describe_result, plan_table
     from releases.errors import BadInput
+    from releases.model import Migration
 
     console = _console()
     with _operator_errors():
         if auto == bool(percent):
             raise BadInput("give exactly one of --percent N (1-100) or --auto")
         step = None if auto else _parse_percent(percent)
+        if migration and migration not in set(Migration):
+            raise BadInput(f"--migration must be reversible or irreversible, got {migration!r}")
+        declared = Migration(migration) if migration else None
         progress = ConsoleProgress(console)
         engine = _engine(c, env, service, progress, topology_file=topology)
         if not dry_run:
             _confirm(engine, yes, f"releasing {engine.service}")
         try:
             if step is None:
-                results = engine.auto(version or None, hold=hold, dry_run=dry_run)
+                results = engine.auto(version or None, hold, dry_run, declared)
             else:
-                results = [engine.release(step, version or None, hold=hold, dry_run=dry_run)]
+                results = [engine.release(step, version or None, hold, dry_run, declared)]
         finally:
             progress.close()
         for result in results:
@@ -212,11 +251,13 @@ def release(
         "dry_run": "observe and print the plan, change nothing",
         "yes": "do not ask for confirmation (production asks otherwise)",
         "topology": "a release_targets JSON file to use instead of the stack output (cloud environments)",
+        "past_migration": "roll back past an irreversible migration (only once the database is restored)",
     }
 )
 def rollback(
-    c: Context, env: str = "", service: str = "", dry_run: bool = False, yes: bool = False, topology: str = ""
-) -> None:
+    c: Context, env: str = "", service: str = "", dry_run: bool = False, yes: bool = False,
+    topology: str = "", past_migration: bool = False,
+) -> None:  # fmt: skip
     """Put all traffic back on the previous version: weights to stable, and a swap back if promoted."""
     from releases.console import describe_result, plan_table
 
@@ -225,7 +266,7 @@ def rollback(
         engine = _engine(c, env, service, topology_file=topology)
         if not dry_run:
             _confirm(engine, yes, f"rolling back {engine.service}")
-        result = engine.rollback(dry_run=dry_run)
+        result = engine.rollback(dry_run=dry_run, past_migration=past_migration)
         if result.actions:
             title = "plan (dry run, nothing changed)" if dry_run else "rolled back"
             console.print(plan_table(result.actions, f"{engine.environment}/{engine.service}: {title}"))

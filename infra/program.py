@@ -215,6 +215,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
             subscription_id=client.subscription_id,
             resource_group=group.name,
             region=config.location,
+            vault_url=vault.vault_uri,
+            postgres_server=postgres.server_name,
         ),
         ApiTargets(
             router=api_router,

@@ -29,6 +29,8 @@ class WebTargets:
     subscription_id: pulumi.Input[str]
     resource_group: pulumi.Input[str]
     region: str
+    vault_url: pulumi.Input[str]  # the secrets the release's pre-flight checks
+    postgres_server: pulumi.Input[str]  # backed up before a release that migrates
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,13 @@ def release_targets(
                     "staging_resource_id": pulumi.Output.concat(site, "/slots/", STAGING_SLOT),
                 },
                 "health": health,
+                "secrets": {"kind": "key_vault", "vault_url": web.vault_url},
+                "database": {
+                    "kind": "postgres_flexible",
+                    "subscription_id": web.subscription_id,
+                    "resource_group": web.resource_group,
+                    "server": web.postgres_server,
+                },
             },
             "api": {
                 "router": _router(api.router, account_id, zone_id),

@@ -179,9 +179,16 @@ def rehearsal_table(report: RehearsalReport) -> Table:
                       _figure(s.promotion_old_version_responses), _figure(s.rollback_seconds, " s"),
                       _figure(s.detection_seconds, " s"))  # fmt: skip
     requests = report.requests
-    table.caption = (
+    runbook = [
+        f"{s.name}: backup {s.backup['verified'] if s.backup else 'NOT TAKEN'}; "
+        f"migration {s.migration['output'] if s.migration else 'NOT APPLIED'}"
+        for s in report.scenarios
+        if s.expects_migration
+    ]
+    table.caption = "\n".join([
         f"{requests['total']} requests at {report.achieved_rps:g}/s (target {report.target_rps:g}/s): "
         f"{requests['failed']} failed, {requests['fault_errors']} injected faults; "
-        f"{report.duration_seconds:g} s in all"
-    )
+        f"{report.duration_seconds:g} s in all",
+        *runbook,
+    ])  # fmt: skip
     return table

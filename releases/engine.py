@@ -5,9 +5,11 @@ twice changes nothing the second time and rerunning after a crash continues from
 world actually is. The journal supplies what the world cannot tell: which version is being
 released and which version it replaces.
 
-A release of V:  deploy V to staging -> health gate -> canary 10% -> bake -> 50% -> bake ->
-promote (swap, then at once weights back to stable) -> verify bake -> promoted.
-A failed gate rolls back: before the swap one weight write; after it a swap back.
+A release of V:  pre-flight (secrets) -> [backup -> migrate] -> deploy V to staging -> health gate
+-> smoke test staging -> canary 10% -> bake -> 50% -> bake -> promote (swap, then at once weights
+back to stable) -> smoke test production -> verify bake -> promoted.
+A failed gate rolls back: before the swap one weight write; after it a swap back; past an
+irreversible migration it holds instead and prints the restore procedure.
 
 Every state change (an action's outcome, a gate's verdict, the release's end) is journaled and
 announced to the team through the notifier; an announcement that fails is journaled and changes
@@ -23,23 +25,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from releases import deployment_log, gates
+from releases import deployment_log, gates, runbook
 from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable, VerificationFailed
 from releases.gates import BakeResult, Progress
 from releases.journal import Journal
 from releases.lock import LockHolder, ReleaseLock, current_holder
-from releases.model import LiveState, Outcome, Pool, ReleaseRecord, Weights
+from releases.model import LiveState, Migration, Outcome, Pool, ReleaseRecord, Weights
 from releases.notify import Notice, Notifier, Silent
 from releases.settings import EnvironmentSettings
 from releases.targets.base import Targets
 
 
 class Step(enum.StrEnum):
+    PREFLIGHT = "pre-flight"
+    BACKUP = "backup"
+    MIGRATE = "migrate"
     DEPLOY = "deploy"
     HEALTH = "health gate"
     WEIGHTS = "set weights"
     BAKE = "bake"
     SWAP = "swap slots"
+    SMOKE = "smoke test"
     VERIFY = "verify"
 
 
@@ -154,16 +160,29 @@ class Engine:
             raise Refused(f"production already serves {version}; nothing to release")
         return version, None
 
-    def plan_step(self, live: LiveState, version: str, percent: int) -> list[Action]:
+    def plan_step(
+        self, live: LiveState, version: str, percent: int, migration_pending: bool = False
+    ) -> list[Action]:
         """The actions that take the live state to `percent` for `version`, and nothing more."""
         actions: list[Action] = []
         promoted = live.production.version == version
+        before_traffic = not promoted and live.weights.canary == 0
         if percent < 100 and promoted:
             raise Refused(
                 f"{version} already serves production (promoted); shifting canary weight now would send "
                 f"users to the previous version. Use `invoke release --percent 100` to finish or "
                 "`invoke rollback`"
             )
+        if before_traffic:
+            actions.append(Action(Step.PREFLIGHT, "pre-flight: secrets present, references resolved"))
+        if migration_pending:
+            if not before_traffic:
+                raise Refused(
+                    f"the migration {version} carries has not run, yet traffic reaches {version}; "
+                    "`invoke rollback` first"
+                )
+            actions.append(Action(Step.BACKUP, "back up the database and verify the backup"))
+            actions.append(Action(Step.MIGRATE, f"run the migration for {version} (once)"))
         if not promoted:
             if live.staging.version != version:
                 if live.weights.canary > 0:
@@ -179,6 +198,8 @@ class Engine:
                     f"{self.settings.health.consecutive} times in a row",
                 )
             )
+            if before_traffic and self._smoke_configured:
+                actions.append(Action(Step.SMOKE, "smoke test the staging slot", percent=0))
         if percent < 100:
             target = Weights.canary_percent(percent)
             if not live.weights.matches(target):
@@ -204,6 +225,8 @@ class Engine:
                         100,
                     )
                 )
+            if self._smoke_configured:
+                actions.append(Action(Step.SMOKE, "smoke test production", percent=100))
             actions.append(
                 Action(
                     Step.VERIFY,
@@ -211,6 +234,10 @@ class Engine:
                 )
             )
         return actions
+
+    @property
+    def _smoke_configured(self) -> bool:
+        return bool(self.settings.smoke.checks or self.settings.smoke.command)
 
     def plan_rollback(self, live: LiveState, record: ReleaseRecord) -> list[Action]:
         actions: list[Action] = []
@@ -334,9 +361,15 @@ class Engine:
         # The promotion performs the weights reset itself, back to back with the swap.
         performed_with_swap: list[Action] = []
         for action in actions:
-            if action in performed_with_swap:
-                continue
-            if action.step is Step.DEPLOY:
+            if action in performed_with_swap or action.step is Step.PREFLIGHT:
+                continue  # the pre-flight ran before the release was journaled
+            if action.step is Step.BACKUP:
+                self._back_up(record, action)
+            elif action.step is Step.MIGRATE:
+                self._migrate(record, action)
+            elif action.step is Step.SMOKE:
+                self._smoke(record, action, hold)
+            elif action.step is Step.DEPLOY:
                 self._intent(record, action)
                 self.targets.slots.deploy_staging(record.version)
                 self._outcome(record, action)
@@ -367,8 +400,93 @@ class Engine:
                 )  # fmt: skip
                 bakes.append(result)
                 if result.failed:
-                    self._gate_failed(record, action, result, hold)
+                    self._gate_failed(record, action, result.reasons, hold)
         return bakes
+
+    # -- the runbook's steps ---------------------------------------------------------------------
+
+    def _preflight(self, record: ReleaseRecord | None, action: Action, migration_pending: bool) -> None:
+        """Before anything changes: the secrets are there, and what a migration needs is described."""
+        self._intent(record, action)
+        try:
+            required = self.settings.required_secrets.get(self.service, ())
+            runbook.check_secrets(self.targets.secrets, required, self.targets.slots)
+            if migration_pending:
+                self._migration_prerequisites()
+        except Refused as error:
+            self.journal.record(self.environment, self.service, "note", action.step.value,
+                                record.id if record else None, refused=str(error))  # fmt: skip
+            raise
+        self._outcome(record, action)
+
+    def _migration_prerequisites(self) -> None:
+        migrations = self.settings.migrations
+        if not migrations.command:
+            raise BadInput(
+                f"the release carries a migration but releases.{self.environment}.migrations.command is "
+                "not configured (the command to run, as a list of arguments)"
+            )
+        if self.targets.database is None:
+            raise Refused(
+                f"the release carries a migration but {self.service} in {self.environment} describes no "
+                "database to back up first (the topology's `database`); nothing was changed"
+            )
+        store = self.targets.secrets
+        if store is None or migrations.database_url_secret not in store.names():
+            raise Refused(
+                f"the migration needs the secret {migrations.database_url_secret} (its DATABASE_URL), "
+                "which the secret store does not hold; nothing was changed"
+            )
+
+    def _back_up(self, record: ReleaseRecord, action: Action) -> None:
+        assert self.targets.database is not None
+        self._intent(record, action)
+        backup = self.targets.database.backup(
+            f"before-{record.id}", self.settings.migrations.backup_timeout_seconds
+        )
+        self._outcome(record, action, location=backup.location, size_bytes=backup.size_bytes,
+                      verified=backup.verification, restore=backup.restore_procedure)  # fmt: skip
+
+    def _migrate(self, record: ReleaseRecord, action: Action) -> None:
+        assert self.targets.secrets is not None
+        self._intent(record, action)
+        url = self.targets.secrets.value(self.settings.migrations.database_url_secret)
+        try:
+            run = runbook.run_migration(self.settings.migrations, url, record.version)
+        except GateFailed as error:
+            self.journal.record(self.environment, self.service, "gate", action.step.value, record.id,
+                                verdict="fail", reasons=[str(error)])  # fmt: skip
+            self._announce(record, "migration", "fail", str(error).splitlines()[0])
+            raise
+        self._outcome(record, action, seconds=round(run.seconds, 3), output=run.output,
+                      migration=record.migration.value if record.migration else None)  # fmt: skip
+
+    def _smoke(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        staging = action.percent != 100
+        self._intent(record, action)
+        reasons = runbook.smoke_test(self.targets.slots, self.settings.smoke, staging)
+        verdict = "fail" if reasons else "pass"
+        self.journal.record(self.environment, self.service, "gate", action.step.value, record.id,
+                            percent=action.percent, verdict=verdict, reasons=reasons)  # fmt: skip
+        self._announce(record, f"gate on {action.description}", verdict, "; ".join(reasons))
+        if not reasons:
+            return
+        if staging:
+            raise GateFailed(
+                f"smoke tests failed on the staging slot: {'; '.join(reasons)}. No traffic was moved; "
+                f"fix and rerun, or `invoke rollback` to close the release of {record.version}"
+            )
+        self._gate_failed(record, action, tuple(reasons), hold)
+
+    def _applied_irreversible_migration(self, record: ReleaseRecord) -> str | None:
+        """The restore procedure when `record` ran an irreversible migration, else None."""
+        if record.migration is not Migration.IRREVERSIBLE:
+            return None
+        events = self.journal.events(record.id)
+        if not any(e.kind == "outcome" and e.action == Step.MIGRATE.value for e in events):
+            return None
+        backups = [e for e in events if e.kind == "outcome" and e.action == Step.BACKUP.value]
+        return str(backups[-1].detail.get("restore", "")) if backups else "(no backup was journaled)"
 
     def _promote(self, record: ReleaseRecord, swap: Action, reset: Action | None) -> None:
         """The swap and the weights reset back to back, read back after both: the moment between
@@ -403,13 +521,30 @@ class Engine:
             "weights are as they were; rerun `invoke release --percent 100` once the router answers"
         ) from None
 
-    def _gate_failed(self, record: ReleaseRecord, action: Action, result: BakeResult, hold: bool) -> None:
-        reasons = "; ".join(result.reasons)
-        where = "after promotion" if action.step is Step.VERIFY else f"at {action.percent}%"
+    def _gate_failed(
+        self, record: ReleaseRecord, action: Action, failures: tuple[str, ...], hold: bool
+    ) -> None:
+        reasons = "; ".join(failures)
+        where = (
+            "after promotion"
+            if action.percent == 100 or action.step is Step.VERIFY
+            else (f"at {action.percent}%")
+        )
         if hold:
             raise GateFailed(
                 f"gate failed {where}: {reasons}. Holding as asked (--hold): traffic is unchanged; "
                 "`invoke rollback` to undo"
+            )
+        restore = self._applied_irreversible_migration(record)
+        if restore is not None:
+            self.journal.record(self.environment, self.service, "note", "held", record.id,
+                                reason="irreversible migration")  # fmt: skip
+            self._announce(record, "held: irreversible migration", "fail", reasons)
+            raise GateFailed(
+                f"gate failed {where}: {reasons}. NOT rolled back: {record.version} ran an irreversible "
+                f"migration, and {record.previous_version} may not run on the migrated schema. Traffic "
+                f"is unchanged. To go back, restore the database first:\n{restore}\nthen "
+                "`invoke rollback --past-migration`"
             )
         self._roll_back(record)
         raise GateFailed(
@@ -433,31 +568,65 @@ class Engine:
     # -- commands --------------------------------------------------------------------------------
 
     def release(
-        self, percent: int, version: str | None = None, hold: bool = False, dry_run: bool = False
+        self,
+        percent: int,
+        version: str | None = None,
+        hold: bool = False,
+        dry_run: bool = False,
+        migration: Migration | None = None,
     ) -> Result:
-        """Move the release to `percent` (100 promotes). Idempotent; resumes from the live state."""
+        """Move the release to `percent` (100 promotes). Idempotent; resumes from the live state.
+        `migration` declares, on the first step, that the release runs a migration first."""
         validate_percent(percent)
         if dry_run:
             live = self.observe()
             if done := self._already_promoted(live, percent, version):
                 return done
             target, active = self._target_version(live, version)
-            return Result(self.plan_step(live, target, percent), active, executed=False)
+            migration = self._migration(active, migration)
+            pending = self._migration_pending(active, migration)
+            return Result(self.plan_step(live, target, percent, pending), active, executed=False)
         with self._locked():
             live = self.observe()
             if done := self._already_promoted(live, percent, version):
                 return done
             target, record = self._target_version(live, version)
-            actions = self.plan_step(live, target, percent)
+            migration = self._migration(record, migration)
+            pending = self._migration_pending(record, migration)
+            actions = self.plan_step(live, target, percent, pending)
             self.targets.slots.preflight()
+            if actions and actions[0].step is Step.PREFLIGHT:
+                self._preflight(record, actions[0], migration_pending=pending)
             if record is None:
                 record = self.journal.start_release(
-                    self.environment, self.service, target, previous_version=live.production.version
-                )
+                    self.environment, self.service, target, previous_version=live.production.version,
+                    migration=migration,
+                )  # fmt: skip
             bakes = self._execute(record, actions, hold)
             if percent == 100:
                 self._finish(record, Outcome.PROMOTED)
             return Result(actions, record, executed=True, bakes=bakes)
+
+    @staticmethod
+    def _migration(record: ReleaseRecord | None, declared: Migration | None) -> Migration | None:
+        """The release's migration: declared on its first step, journaled from then on."""
+        if record is None:
+            return declared
+        if declared is not None and declared is not record.migration:
+            raise BadInput(
+                f"--migration {declared.value} differs from what the release of {record.version} "
+                f"declared on its first step ({record.migration or 'no migration'}); a migration is "
+                "declared once, with the first step"
+            )
+        return record.migration
+
+    def _migration_pending(self, record: ReleaseRecord | None, migration: Migration | None) -> bool:
+        if migration is None:
+            return False
+        if record is None:
+            return True
+        events = self.journal.events(record.id)
+        return not any(e.kind == "outcome" and e.action == Step.MIGRATE.value for e in events)
 
     def _already_promoted(self, live: LiveState, percent: int, version: str | None) -> Result | None:
         """Promoting a release that is already promoted is a no-op, not an error."""
@@ -473,7 +642,13 @@ class Engine:
             return Result([], latest, executed=False, message=f"{latest.version} is already promoted")
         return None
 
-    def auto(self, version: str | None, hold: bool = False, dry_run: bool = False) -> list[Result]:
+    def auto(
+        self,
+        version: str | None,
+        hold: bool = False,
+        dry_run: bool = False,
+        migration: Migration | None = None,
+    ) -> list[Result]:
         """Walk the configured steps with their gates, from wherever the release is now."""
         live = self.observe()
         target, _ = self._target_version(live, version)
@@ -483,17 +658,25 @@ class Engine:
             current = round(live.weights.canary_share * 100) if live.staging.version == target else 0
             remaining = [step for step in self.settings.steps if step >= current]
         if dry_run:
-            return [self.release(step, target, hold, dry_run=True) for step in remaining[:1]]
-        return [self.release(step, target, hold) for step in remaining]
+            return [self.release(step, target, hold, True, migration) for step in remaining[:1]]
+        return [self.release(step, target, hold, migration=migration) for step in remaining]
 
-    def rollback(self, dry_run: bool = False) -> Result:
-        """Put production back on the previous version and all traffic on stable."""
+    def rollback(self, dry_run: bool = False, past_migration: bool = False) -> Result:
+        """Put production back on the previous version and all traffic on stable. Past an
+        irreversible migration only with `past_migration` (the operator restored the database)."""
         if dry_run:
             live = self.observe()
             record = self._rollback_target()
             return Result(self.plan_rollback(live, record), record, executed=False)
         with self._locked():
             record = self._rollback_target()
+            restore = self._applied_irreversible_migration(record)
+            if restore is not None and not past_migration:
+                raise Refused(
+                    f"{record.version} ran an irreversible migration; {record.previous_version} may not "
+                    f"run on the migrated schema. Restore the database first:\n{restore}\nthen "
+                    "`invoke rollback --past-migration`. Nothing was changed"
+                )
             actions = self._roll_back(record)
             return Result(actions, record, executed=True)
 

@@ -14,14 +14,18 @@ from typing import TYPE_CHECKING, cast
 from releases.errors import BadInput
 from releases.sandbox.environment import Sandbox
 from releases.settings import CloudSettings, ReleaseSettings
-from releases.targets.base import MetricSource, SlotPair, Targets, TrafficRouter
+from releases.targets.base import Database, MetricSource, SecretStore, SlotPair, Targets, TrafficRouter
 from releases.topology import (
     AppServiceSlotPair,
     AzureMonitorMetrics,
     CloudflareRouter,
     HAProxyRouter,
+    KeyVaultSecretStore,
     KubernetesSlotPair,
+    PostgresFlexibleServer,
     PrometheusMetrics,
+    SandboxPostgres,
+    SandboxSecretStore,
     SandboxSlotPair,
     ServiceTargets,
     Topology,
@@ -77,7 +81,51 @@ def connect(settings: ReleaseSettings, topology: Topology, service: str) -> Targ
     targets = topology.service(service)
     clients = _Clients(settings.clouds)
     slots = _slots(settings, targets, service, clients)
-    return Targets(router=_router(targets, clients), slots=slots, metrics=_metrics(targets, slots, clients))
+    secrets = _secrets(targets, clients)
+    return Targets(
+        router=_router(targets, clients),
+        slots=slots,
+        metrics=_metrics(targets, slots, clients),
+        secrets=secrets,
+        database=_database(settings, topology.environment, targets, secrets, clients),
+    )
+
+
+def _secrets(targets: ServiceTargets, clients: _Clients) -> SecretStore | None:
+    store = targets.secrets
+    if store is None:
+        return None
+    if isinstance(store, SandboxSecretStore):
+        from releases.sandbox.secrets import SandboxSecrets
+
+        return SandboxSecrets(Path(store.path))
+    assert isinstance(store, KeyVaultSecretStore)
+    from releases.targets.key_vault import KeyVaultSecrets
+
+    return KeyVaultSecrets(store, clients.azure_credential(), clients.clouds)
+
+
+def _database(
+    settings: ReleaseSettings,
+    environment: str,
+    targets: ServiceTargets,
+    secrets: SecretStore | None,
+    clients: _Clients,
+) -> Database | None:
+    database = targets.database
+    if database is None:
+        return None
+    if isinstance(database, SandboxPostgres):
+        from releases.targets.pg_dump_backup import PgDumpBackups
+
+        if secrets is None:
+            return None  # the pre-flight refuses a migration without a store holding its URL
+        url_secret = settings.environment(environment).migrations.database_url_secret
+        return PgDumpBackups(database, secrets, url_secret)
+    assert isinstance(database, PostgresFlexibleServer)
+    from releases.targets.flexible_server import FlexibleServerBackups
+
+    return FlexibleServerBackups(database, clients.azure_credential(), clients.clouds)
 
 
 def _router(targets: ServiceTargets, clients: _Clients) -> TrafficRouter:

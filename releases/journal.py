@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from releases.model import Outcome, ReleaseRecord
+from releases.model import Migration, Outcome, ReleaseRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS releases (
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS releases (
     started_at REAL NOT NULL,
     finished_at REAL,
     outcome TEXT,
-    last_percent INTEGER
+    last_percent INTEGER,
+    migration TEXT
 );
 CREATE INDEX IF NOT EXISTS releases_by_target ON releases (environment, service, started_at);
 CREATE TABLE IF NOT EXISTS events (
@@ -81,6 +82,9 @@ def open_database(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     connection.executescript(SCHEMA)
+    columns = {row["name"] for row in connection.execute("PRAGMA table_info(releases)")}
+    if "migration" not in columns:  # a journal written before releases could carry migrations
+        connection.execute("ALTER TABLE releases ADD COLUMN migration TEXT")
     return connection
 
 
@@ -108,6 +112,7 @@ def _release(row: sqlite3.Row) -> ReleaseRecord:
         finished_at=row["finished_at"],
         outcome=Outcome(row["outcome"]) if row["outcome"] else None,
         last_percent=row["last_percent"],
+        migration=Migration(row["migration"]) if row["migration"] else None,
     )
 
 
@@ -145,7 +150,12 @@ class Journal:
         )  # fmt: skip
 
     def start_release(
-        self, environment: str, service: str, version: str, previous_version: str | None
+        self,
+        environment: str,
+        service: str,
+        version: str,
+        previous_version: str | None,
+        migration: Migration | None = None,
     ) -> ReleaseRecord:
         record = ReleaseRecord(
             id=f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}",
@@ -155,16 +165,18 @@ class Journal:
             previous_version=previous_version,
             operator=self.operator,
             started_at=time.time(),
+            migration=migration,
         )
         with transaction(self.connection) as connection:
             connection.execute(
                 "INSERT INTO releases (id, environment, service, version, previous_version, operator,"
-                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " started_at, migration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.id, environment, service, version, previous_version, self.operator,
-                 record.started_at),
+                 record.started_at, migration.value if migration else None),
             )  # fmt: skip
         self.record(environment, service, "note", "release started", record.id,
-                    version=version, previous_version=previous_version)  # fmt: skip
+                    version=version, previous_version=previous_version,
+                    migration=migration.value if migration else None)  # fmt: skip
         return record
 
     def set_percent(self, record: ReleaseRecord, percent: int) -> None:

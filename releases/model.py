@@ -21,6 +21,14 @@ class Outcome(enum.StrEnum):
     ABANDONED = "abandoned"
 
 
+class Migration(enum.StrEnum):
+    """What a release's migration allows: a reversible one leaves a schema the previous version
+    still runs on; after an irreversible one, going back means restoring the backup."""
+
+    REVERSIBLE = "reversible"
+    IRREVERSIBLE = "irreversible"
+
+
 @dataclass(frozen=True)
 class Weights:
     """Pool weights as Cloudflare models them (`random_steering.pool_weights`): each in [0, 1]."""
@@ -111,6 +119,7 @@ class ReleaseRecord:
     finished_at: float | None = None
     outcome: Outcome | None = None
     last_percent: int | None = None
+    migration: Migration | None = None  # the release runs a migration before its version is deployed
     steps: list[dict[str, object]] = field(default_factory=list)
 
     @property

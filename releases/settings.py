@@ -52,8 +52,46 @@ class AnalysisGate(_Settings):
     comparison_alpha: float = Field(default=0.01, gt=0, lt=0.5)
 
 
+# Secret names as App Service app settings and Key Vault both accept them (Key Vault allows no
+# underscore, app settings no hyphen in environment-variable form: each store names its own).
+SecretName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,126}$")]
+
+
+class SmokeCheck(_Settings):
+    """One HTTP request to a slot and what its answer must be."""
+
+    path: str = Field(pattern=r"^/[A-Za-z0-9._~/?=&%-]*$")
+    status: int = Field(default=200, ge=100, le=599)
+    contains: str | None = None  # text the body must contain
+
+
+class SmokeTests(_Settings):
+    """Run against the staging slot before any traffic and against production right after the
+    promotion: the HTTP checks, then the command (with `SMOKE_URL`, the slot's address). Either may
+    be empty; a failure is a failed gate."""
+
+    checks: tuple[SmokeCheck, ...] = ()
+    command: tuple[str, ...] = ()
+    timeout_seconds: Seconds = 60.0
+
+
+class Migrations(_Settings):
+    """The command a release that carries migrations runs once, with `DATABASE_URL` (read from the
+    secret store under `database_url_secret`) and `RELEASE_VERSION`, before its version is deployed."""
+
+    command: tuple[str, ...] = ()
+    database_url_secret: SecretName = "DATABASE_URL"
+    timeout_seconds: Seconds = 1800.0
+    # An on-demand backup (and its verification) must finish within this before anything migrates.
+    backup_timeout_seconds: Seconds = 3600.0
+
+
 class EnvironmentSettings(_Settings):
     steps: tuple[int, ...] = (10, 50, 100)
+    # Per service, checked before any traffic moves: present (and enabled) in its secret store.
+    required_secrets: dict[str, tuple[SecretName, ...]] = {}
+    smoke: SmokeTests = SmokeTests()
+    migrations: Migrations = Migrations()
     confirm: bool = False
     lease_seconds: Seconds = 30.0
     health: HealthGate = HealthGate()
@@ -104,6 +142,11 @@ class CloudSettings(_Settings):
     request_timeout_seconds: Seconds = 30.0
     # A slot swap warms the instances first; App Service allows it up to 30 minutes.
     swap_timeout_seconds: Seconds = 1800.0
+    # How often a Flexible Server's on-demand backup is polled while it runs.
+    backup_polling_seconds: Seconds = 10.0
+    # Key Vault checks that the vault's host lies under the resource its auth challenge names; only
+    # a private DNS name that breaks that rule (or a local fake) needs this off.
+    key_vault_verify_challenge_resource: bool = True
 
 
 class NotificationSettings(_Settings):

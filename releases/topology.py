@@ -146,11 +146,46 @@ class PrometheusMetrics(_Contract):
     latency_pool_label: Identifier = "pool"
 
 
+class SandboxSecretStore(_Contract):
+    """The sandbox's own secret store: one JSON file, mode 0600."""
+
+    kind: Literal["sandbox"] = "sandbox"
+    path: str
+
+
+class KeyVaultSecretStore(_Contract):
+    """An Azure Key Vault; app setting names map to secret names (DATABASE_URL -> database-url)."""
+
+    kind: Literal["key_vault"] = "key_vault"
+    vault_url: Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")]
+
+
+class SandboxPostgres(_Contract):
+    """The sandbox's Postgres: backups are `pg_dump` files, verified by a restore."""
+
+    kind: Literal["sandbox_postgres"] = "sandbox_postgres"
+    backups_dir: str
+    bin_dir: str  # the server's own client programs (pg_dump must not be older than the server)
+
+
+class PostgresFlexibleServer(_Contract):
+    """An Azure Database for PostgreSQL Flexible Server: on-demand backups through ARM."""
+
+    kind: Literal["postgres_flexible"] = "postgres_flexible"
+    subscription_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f-]{36}$")]
+    resource_group: Identifier
+    server: Identifier
+
+
 class ServiceTargets(_Contract):
     router: Annotated[HAProxyRouter | CloudflareRouter, Field(discriminator="kind")]
     slots: Annotated[SandboxSlotPair | AppServiceSlotPair | KubernetesSlotPair, Field(discriminator="kind")]
     metrics: Annotated[PrometheusMetrics | AzureMonitorMetrics, Field(discriminator="kind")]
     health: HealthPaths = HealthPaths()
+    # Where the service's secrets live, and the database its migrations change (both optional: a
+    # service without them cannot require secrets or carry migrations).
+    secrets: Annotated[SandboxSecretStore | KeyVaultSecretStore, Field(discriminator="kind")] | None = None
+    database: Annotated[SandboxPostgres | PostgresFlexibleServer, Field(discriminator="kind")] | None = None
 
 
 class Topology(_Contract):

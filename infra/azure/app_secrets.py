@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 import pulumi
 from pulumi_azure_native import authorization, keyvault
 
-from infra.azure.key_vault import KeyVault, secret_name
+from infra.azure.key_vault import KeyVault
 from infra.azure.placement import Placement
 from infra.azure.web_app import AppIdentity
+from releases.targets.key_vault import secret_name
 
 # Built-in role definition ids (the same in every Azure tenant).
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"

@@ -12,11 +12,7 @@ from infra.azure.diagnostics import send_to_workspace
 from infra.azure.network import Network
 from infra.azure.placement import Placement
 from infra.azure.private_link import PrivateLink
-
-
-def secret_name(app_setting: str) -> str:
-    """Key Vault secret names allow letters, digits and dashes: DATABASE_URL -> database-url."""
-    return app_setting.lower().replace("_", "-")
+from releases.targets.key_vault import secret_name
 
 
 def key_vault_reference(vault_name: str, app_setting: str) -> str:

@@ -130,5 +130,6 @@ class Postgres(pulumi.ComponentResource):
         send_to_workspace(f"{name}-diagnostics", server.id, workspace_id, parent=self)
 
         self.server_id = server.id
+        self.server_name = server.name
         self.fqdn = server.fully_qualified_domain_name
         self.register_outputs({"server_id": self.server_id, "fqdn": self.fqdn})

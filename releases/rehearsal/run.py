@@ -4,7 +4,9 @@
 1. good release: `release --auto --version 2.0.0` ends promoted;
 2. bad release: the staging slot gets 2.1.0 with an injected error rate, then
    `release --auto --version 2.1.0`; the gates must roll it back;
-3. manual rollback: `release --auto --version 2.2.0` (promoted), then `rollback`.
+3. manual rollback: `release --auto --version 2.2.0` (promoted), then `rollback`;
+4. release with a migration: `release --auto --version 2.3.0 --migration reversible` backs the
+   database up (verified by a restore), migrates it, then releases as usual and ends promoted.
 
 The report joins the load's samples with the journal's timestamps.
 """
@@ -50,10 +52,15 @@ class ScenarioReport:
     promotion_old_version_responses: int | None = None
     rollback_seconds: float | None = None
     detection_seconds: float | None = None
+    # The migration scenario: what the journal says of its backup and its migration.
+    backup: dict[str, Any] | None = None
+    migration: dict[str, Any] | None = None
+    expects_migration: bool = False
 
     @property
     def as_expected(self) -> bool:
-        return self.outcome == self.expected_outcome
+        migrated = not self.expects_migration or (self.backup is not None and self.migration is not None)
+        return self.outcome == self.expected_outcome and migrated
 
 
 @dataclass
@@ -126,13 +133,15 @@ class Rehearsal:
                 time.sleep(BASELINE_SECONDS)
                 good, bad = self._good(), self._bad()
                 manual, rollback_started = self._manual_rollback()
+                migration = self._migration()
                 time.sleep(BASELINE_SECONDS)
             finally:
                 load.stop()
             self._measure(good, load.samples)
             self._measure(bad, load.samples, caught_by_gates=True)
             self._measure(manual, load.samples, rollback_started=rollback_started)
-            scenarios = [good, bad, manual]
+            self._measure(migration, load.samples)
+            scenarios = [good, bad, manual, migration]
         finally:
             if not keep:
                 sandbox.down()
@@ -188,6 +197,21 @@ class Rehearsal:
         scenario.exit_codes.append(code)
         self._record(scenario)
         return scenario, started
+
+    def _migration(self) -> ScenarioReport:
+        scenario = ScenarioReport("release with a migration", "2.3.0", Outcome.PROMOTED.value,
+                                  expects_migration=True)  # fmt: skip
+        code, _ = self.invoke("release", "--auto", "--version", scenario.version, "--migration", "reversible")
+        scenario.exit_codes.append(code)
+        self._record(scenario)
+        if scenario.release_id is not None:
+            for event in self.journal.events(scenario.release_id):
+                detail = event.detail
+                if event.kind == "outcome" and event.action == "backup":
+                    scenario.backup = {key: detail.get(key) for key in ("location", "size_bytes", "verified")}
+                elif event.kind == "outcome" and event.action == "migrate":
+                    scenario.migration = {key: detail.get(key) for key in ("output", "seconds")}
+        return scenario
 
     def _record(self, scenario: ScenarioReport) -> None:
         record = self._latest()

@@ -6,10 +6,12 @@ import yaml
 
 from releases.model import Pool
 from releases.sandbox.demo_app import POOL_HEADER
-from releases.sandbox.state import INITIAL_PRODUCTION, SandboxState
+from releases.sandbox.state import INITIAL_PRODUCTION, Layout, SandboxState
 from releases.topology import (
     HAProxyRouter,
     PrometheusMetrics,
+    SandboxPostgres,
+    SandboxSecretStore,
     SandboxSlot,
     SandboxSlotPair,
     ServiceTargets,
@@ -107,7 +109,7 @@ def prometheus_config(state: SandboxState) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def topology(state: SandboxState) -> Topology:
+def topology(state: SandboxState, layout: Layout) -> Topology:
     runtime_api = f"{LOOPBACK}:{state.runtime_api_port}"
     return Topology(
         environment="sandbox",
@@ -130,6 +132,8 @@ def topology(state: SandboxState) -> Topology:
                     latency_histogram="sandbox_request_duration_seconds",
                     latency_labels={"service": service},
                 ),
+                secrets=SandboxSecretStore(path=str(layout.secrets)),
+                database=SandboxPostgres(backups_dir=str(layout.backups), bin_dir=state.postgres_bin_dir),
             )
             for service, ports in state.services.items()
         },

@@ -3,23 +3,30 @@
     python -m releases.sandbox.demo_app --port 8001 --version 1.0.0 --colour blue \
         --service web [--error-rate 0.2] [--latency-ms 300] [--unhealthy]
 
-`/` answers with the version (body and `X-App-Version` header); `/health` in the runbooks' shape,
-`/health/live`, `/health/ready`; `/metrics` for Prometheus. Faults are injected only on `/`, and
-every injected error carries `X-Fault-Injected: true`, so the rehearsal can tell an injected
-failure from a real one.
+`/` answers with the version (body and `X-App-Version` header); `/health` in the runbooks' shape
+(`{"status": "healthy", "version": ..., "services": {"database": "connected", "redis": "connected"}}`),
+`/health/live`, `/health/ready`; `/metrics` for Prometheus. The database and Redis are the ones
+`DATABASE_URL` and `REDIS_URL` name (the sandbox passes its secret store's values in the
+environment); a slot that cannot reach either is unhealthy and not ready. Faults are injected
+only on `/`, and every injected error carries `X-Fault-Injected: true`, so the rehearsal can tell
+an injected failure from a real one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 
+import psycopg
+import redis
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
 # HAProxy names the server (the pool) it picked in this header (`http-send-name-header`).
@@ -41,6 +48,51 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class Dependencies:
+    """The database and Redis as `/health` reports them: one connection each, kept open and
+    re-opened after a failure, so health checks (HAProxy's, the release gate's) cost a round trip
+    each, not a connection."""
+
+    TIMEOUT_SECONDS = 1
+
+    def __init__(self, database_url: str | None, redis_url: str | None) -> None:
+        self.database_url = database_url
+        timeout = self.TIMEOUT_SECONDS
+        self.redis = (
+            redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+            if redis_url
+            else None
+        )
+        self._database: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def database_status(self) -> str:
+        if not self.database_url:
+            return "not configured"
+        with self._lock:
+            try:
+                if self._database is None or self._database.closed:
+                    self._database = psycopg.connect(
+                        self.database_url, connect_timeout=self.TIMEOUT_SECONDS, autocommit=True
+                    )
+                self._database.execute("SELECT 1")
+            except psycopg.Error:
+                self._database = None
+                return "disconnected"
+        return "connected"
+
+    def redis_status(self) -> str:
+        if self.redis is None:
+            return "not configured"
+        try:
+            return "connected" if self.redis.ping() else "disconnected"
+        except redis.RedisError:
+            return "disconnected"
+
+    def report(self) -> dict[str, str]:
+        return {"database": self.database_status(), "redis": self.redis_status()}
+
+
 def make_handler(options: argparse.Namespace) -> type[BaseHTTPRequestHandler]:
     registry = CollectorRegistry()
     durations = Histogram(
@@ -50,7 +102,14 @@ def make_handler(options: argparse.Namespace) -> type[BaseHTTPRequestHandler]:
         buckets=LATENCY_BUCKETS,
         registry=registry,
     )
-    health_status = "unhealthy" if options.unhealthy else "healthy"
+    dependencies = Dependencies(os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL"))
+
+    def health() -> tuple[str, dict[str, str]]:
+        services = dependencies.report()
+        if options.unhealthy:
+            return "unhealthy", services
+        down = any(state == "disconnected" for state in services.values())
+        return ("unhealthy" if down else "healthy"), services
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -83,14 +142,16 @@ def make_handler(options: argparse.Namespace) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(payload)
             elif path == "/health":
+                status, services = health()
                 self._send(
-                    200 if health_status == "healthy" else 503,
-                    {"status": health_status, "version": options.version, "colour": options.colour},
-                )
+                    200 if status == "healthy" else 503,
+                    {"status": status, "version": options.version, "colour": options.colour,
+                     "services": services},
+                )  # fmt: skip
             elif path == "/health/live":
                 self._send(200, {"status": "alive"})
             elif path == "/health/ready":
-                ready = health_status == "healthy"
+                ready = health()[0] == "healthy"
                 self._send(200 if ready else 503, {"ready": ready})
             else:
                 self._serve_page()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -10,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from packaging.version import Version
 
 from releases.errors import BadInput, Refused
 from releases.model import Pool
-from releases.sandbox import configs, processes
+from releases.sandbox import configs, datastores, migrate, processes
+from releases.sandbox.secrets import SandboxSecrets
 from releases.sandbox.state import (
     BASELINE_VERSION,
     COLOURS,
@@ -28,7 +32,7 @@ from releases.targets.haproxy import HAProxyRouter, RuntimeAPI, server_states
 from releases.topology import Topology
 
 REQUIRED_PROGRAMS = ("haproxy", "prometheus")
-INFRASTRUCTURE = ("haproxy", "prometheus")
+INFRASTRUCTURE = ("haproxy", "prometheus", "postgres", "redis")
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,11 @@ class Sandbox:
         return state
 
     def topology(self) -> Topology:
-        return configs.topology(self.require_running())
+        return configs.topology(self.require_running(), self.layout)
+
+    @property
+    def secrets(self) -> SandboxSecrets:
+        return SandboxSecrets(self.layout.secrets)
 
     def public_url(self, service: str) -> str:
         """Where users reach `service` through HAProxy."""
@@ -101,19 +109,27 @@ class Sandbox:
     def up(self) -> SandboxState:
         """Start everything, or return the running sandbox unchanged (idempotent)."""
         missing = [program for program in REQUIRED_PROGRAMS if shutil.which(program) is None]
+        missing += datastores.missing_programs()
         if missing:
             raise Refused(
-                f"the sandbox needs {' and '.join(missing)} on PATH; `./dev setup` installs them "
-                f"(Debian: apt-get install {' '.join(missing)})"
+                f"the sandbox needs {', '.join(missing)}; `./dev setup` installs them "
+                "(Debian: apt-get install haproxy prometheus postgresql redis-server)"
             )
         if self.is_running():
             return self.require_running()
         self.down()  # leftovers of a sandbox that died half-way
-        ports = iter(processes.free_ports(3 + len(SERVICES) * (1 + len(COLOURS))))
+        ports = iter(processes.free_ports(5 + len(SERVICES) * (1 + len(COLOURS))))
+        bin_dir = datastores.postgres_bin_dir()
+        assert bin_dir is not None  # missing_programs() said so
+        self.layout.root.mkdir(parents=True, exist_ok=True)
         state = SandboxState(
             runtime_api_port=next(ports),
             haproxy_metrics_port=next(ports),
             prometheus_port=next(ports),
+            postgres_port=next(ports),
+            redis_port=next(ports),
+            postgres_data=str(datastores.postgres_data_dir(self.layout.root)),
+            postgres_bin_dir=str(bin_dir),
             services={
                 service: ServicePorts(
                     frontend=next(ports),
@@ -146,6 +162,7 @@ class Sandbox:
         if check.returncode != 0:
             raise Refused(f"HAProxy rejected the generated configuration: {check.stdout}{check.stderr}")
 
+        self._start_datastores(state)
         for service, ports in state.services.items():
             for colour, slot in ports.slots.items():
                 self._launch(state, _slot_name(service, colour), _app_argv(service, colour, slot), slot.port)
@@ -166,10 +183,32 @@ class Sandbox:
             state.prometheus_port,
         )
         self._wait_prometheus_ready(state)
-        layout.topology_file.write_text(configs.topology(state).model_dump_json(indent=2))
+        layout.topology_file.write_text(configs.topology(state, layout).model_dump_json(indent=2))
 
-    def _launch(self, state: SandboxState, name: str, argv: list[str], port: int) -> ProcessRecord:
-        record = processes.start(argv, self.layout.logs / f"{name}.log")
+    def _start_datastores(self, state: SandboxState) -> None:
+        """Postgres with the app's database at its first version (1.0.0: a table with rows, so
+        backups have something to prove), Redis, and their URLs in the secret store."""
+        postgres = datastores.Postgres(Path(state.postgres_bin_dir), Path(state.postgres_data),
+                                       state.postgres_port)  # fmt: skip
+        postgres.initialise()
+        self._launch(state, "postgres", postgres.argv(), state.postgres_port, user=datastores.server_user())
+        database_url = postgres.create_app_database()
+        migrate.migrate(database_url, Version(BASELINE_VERSION))
+        redis = datastores.Redis(self.layout.redis, state.redis_port)
+        redis_url = redis.configure()
+        self._launch(state, "redis", redis.argv(), state.redis_port)
+        store = self.secrets
+        store.put("DATABASE_URL", database_url)
+        store.put("REDIS_URL", redis_url)
+        store.put("SESSION_SECRET", secrets.token_urlsafe(32))
+
+    def _launch(
+        self, state: SandboxState, name: str, argv: list[str], port: int, user: str | None = None
+    ) -> ProcessRecord:
+        # Slot processes get the secret store's values, as App Service resolves a slot's Key Vault
+        # references when it starts.
+        env = self.secrets.values() if name not in ("postgres", "redis", "haproxy", "prometheus") else None
+        record = processes.start(argv, self.layout.logs / f"{name}.log", env=env, user=user)
         state.processes[name] = record
         self.layout.write(state)
         processes.wait_listening(name, record, port)
@@ -194,10 +233,14 @@ class Sandbox:
         state = self.state()
         stopped = []
         if state is not None:
-            for name, record in state.processes.items():
+            # Last started, first stopped: the slots let go of the database before it stops.
+            for name, record in reversed(state.processes.items()):
                 if processes.is_running(record):
-                    processes.stop(record)
+                    # Postgres' SIGTERM waits for every client to leave; SIGINT ends their sessions.
+                    processes.stop(record, signal.SIGINT if name == "postgres" else signal.SIGTERM)
                     stopped.append(name)
+            # Outside the sandbox's directory when the server ran as another user (root's sandboxes).
+            shutil.rmtree(state.postgres_data, ignore_errors=True)
         shutil.rmtree(self.layout.root, ignore_errors=True)
         return stopped
 

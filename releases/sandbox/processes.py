@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -30,13 +32,17 @@ def free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
-def start(argv: list[str], log: Path) -> ProcessRecord:
-    """Start a process in a session of its own (it outlives the invoke command that started it)."""
+def start(
+    argv: list[str], log: Path, env: dict[str, str] | None = None, user: str | None = None
+) -> ProcessRecord:
+    """Start a process in a session of its own (it outlives the invoke command that started it),
+    with `env` added to this process's environment, as `user` when given (root only)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as output:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **env} if env else None, user=user,
+        )  # fmt: skip
     return ProcessRecord(
         pid=process.pid, started_at=psutil.Process(process.pid).create_time(), argv=argv, log=str(log)
     )
@@ -51,8 +57,8 @@ def is_running(record: ProcessRecord) -> bool:
     return _process(record) is not None
 
 
-def stop(record: ProcessRecord) -> None:
-    """SIGTERM, then SIGKILL after a grace period; a process already gone is fine.
+def stop(record: ProcessRecord, stop_signal: signal.Signals = signal.SIGTERM) -> None:
+    """`stop_signal`, then SIGKILL after a grace period; a process already gone is fine.
 
     The process may be a child of this very process (the rehearsal starts the sandbox and later
     restarts slots), in which case it lingers as a zombie until reaped: a zombie counts as stopped.
@@ -61,7 +67,7 @@ def stop(record: ProcessRecord) -> None:
     if process is None:
         return
     try:
-        process.terminate()
+        process.send_signal(stop_signal)
         if not _wait_gone(process, STOP_TIMEOUT_SECONDS):
             process.kill()
             _wait_gone(process, STOP_TIMEOUT_SECONDS)

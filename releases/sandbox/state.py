@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SERVICES = ("web", "api")
 COLOURS = ("blue", "green")
@@ -43,6 +43,10 @@ class SandboxState(_State):
     runtime_api_port: int
     haproxy_metrics_port: int
     prometheus_port: int
+    postgres_port: int
+    redis_port: int
+    postgres_data: str  # the cluster's directory (outside the sandbox's when run by root)
+    postgres_bin_dir: str
     services: dict[str, ServicePorts]
     processes: dict[str, ProcessRecord] = {}
 
@@ -58,11 +62,17 @@ class Layout:
         self.prometheus_config = root / "prometheus.yml"
         self.prometheus_data = root / "prometheus-data"
         self.logs = root / "logs"
+        self.secrets = root / "secrets.json"
+        self.redis = root / "redis"
+        self.backups = root / "backups"
 
     def read(self) -> SandboxState | None:
         if not self.state_file.exists():
             return None
-        return SandboxState.model_validate_json(self.state_file.read_text())
+        try:
+            return SandboxState.model_validate_json(self.state_file.read_text())
+        except ValidationError:  # written by an older version of this code: start afresh
+            return None
 
     def write(self, state: SandboxState) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

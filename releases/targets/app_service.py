@@ -17,7 +17,7 @@ from releases.model import SlotHealth
 from releases.targets import azure_auth, retrying
 from releases.targets.image_tags import TAG, require_tag
 from releases.targets.retrying import RetryDecision, RetryPolicy
-from releases.targets.slot_probe import probe_slot
+from releases.targets.slot_probe import fetch, probe_slot
 from releases.topology import AppServiceSlotPair, HealthPaths
 
 if TYPE_CHECKING:
@@ -142,6 +142,26 @@ class AppServiceSlots:
                 f"{', '.join(sorted(differing))}. A swap would apply them to the instances serving canary "
                 "traffic and restart them; make them equal (or not sticky) first. Nothing was changed"
             )
+
+    def unresolved_references(self) -> list[str]:
+        """App settings of the staging slot whose Key Vault reference App Service did not resolve
+        (ARM's config-reference status: anything but `Resolved`)."""
+        rg, app, slot = self.target.resource_group, self.target.app, self.target.slot
+        references = self._call(
+            "read the staging slot's Key Vault reference status",
+            lambda: list(self.client.web_apps.get_app_settings_key_vault_references_slot(rg, app, slot)),
+        )
+        return sorted(
+            reference.name or "?"
+            for reference in references
+            if reference.properties is not None and reference.properties.status != "Resolved"
+        )
+
+    def url(self, staging: bool) -> str:
+        return self.target.staging_url if staging else self.target.production_url
+
+    def fetch(self, staging: bool, path: str, timeout: float) -> tuple[int, str]:
+        return fetch(self.url(staging), path, timeout)
 
     def sticky_differences(self) -> set[str]:
         """Names (never values) of slot-sticky app settings and connection strings whose values

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from releases.errors import Refused, TargetUnavailable, VerificationFailed
 from releases.model import Pool, SlotHealth
@@ -23,6 +23,7 @@ from releases.topology import KubernetesSlotPair
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, V1Deployment
+    from urllib3 import HTTPResponse
 
 T = TypeVar("T")
 JSON_PATCH = "application/json-patch+json"
@@ -245,6 +246,38 @@ class KubernetesSlots:
         active, preview = self.colours()
         self._select("active", active, preview)
         self._select("preview", preview, active)
+
+    def unresolved_references(self) -> list[str]:
+        """Pods read secrets from Kubernetes Secrets: a missing one keeps the new pods from starting,
+        which the health gate sees. There is no reference left unresolved in a running pod."""
+        return []
+
+    def url(self, staging: bool) -> str | None:
+        """Slots are reached through the API server's service proxy only (`fetch`)."""
+        return None
+
+    def fetch(self, staging: bool, path: str, timeout: float) -> tuple[int, str]:
+        """GET through the API server's service proxy to the `preview` or `active` Service. One
+        attempt: a smoke test judges what the slot answers, retries would hide a flaky one."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        name = self.target.services.preview if staging else self.target.services.active
+        try:
+            response = self.core.connect_get_namespaced_service_proxy_with_path(
+                name, self.target.namespace, path.lstrip("/"), _preload_content=False,
+                _request_timeout=timeout,
+            )  # fmt: skip
+        except ApiException as error:
+            if not error.status:  # no HTTP answer at all (TLS failure)
+                raise TargetUnavailable(f"cannot reach Service {name} through the API server") from None
+            return error.status, str(error.body or "")
+        except HTTPError as error:
+            raise TargetUnavailable(
+                f"cannot reach Service {name} through the API server ({type(error).__name__})"
+            ) from None
+        raw = cast("HTTPResponse", response)  # the stub says str; unpreloaded, it is urllib3's response
+        return raw.status, raw.data.decode(errors="replace")
 
     def preflight(self) -> None:
         for colour in self.colours():

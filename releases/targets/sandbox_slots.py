@@ -12,7 +12,7 @@ from collections.abc import Callable
 from releases.errors import VerificationFailed
 from releases.model import Pool, SlotHealth
 from releases.targets.haproxy import RuntimeAPI, server_states
-from releases.targets.slot_probe import probe_slot
+from releases.targets.slot_probe import fetch, probe_slot
 from releases.topology import HealthPaths, SandboxSlotPair
 
 
@@ -58,6 +58,18 @@ class SandboxSlots:
 
     def preflight(self) -> None:
         """Local processes need no credentials and carry no slot settings."""
+
+    def unresolved_references(self) -> list[str]:
+        """None can be: a slot process gets its secrets' values from the sandbox's store when it
+        starts (a missing one is the pre-flight's missing secret), never a reference to resolve."""
+        return []
+
+    def url(self, staging: bool) -> str:
+        production, staging_colour = self._colours()
+        return f"http://{self.targets.slots[staging_colour if staging else production].address}"
+
+    def fetch(self, staging: bool, path: str, timeout: float) -> tuple[int, str]:
+        return fetch(self.url(staging), path, timeout)
 
     def swap(self) -> None:
         production, staging = self._colours()

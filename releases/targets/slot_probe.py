@@ -11,6 +11,7 @@ import ssl
 
 import httpx
 
+from releases.errors import TargetUnavailable
 from releases.model import SlotHealth
 from releases.topology import HealthPaths
 
@@ -44,3 +45,13 @@ def probe_slot(name: str, base_url: str, paths: HealthPaths) -> SlotHealth:
         ready=ready.status_code == 200,
         detail=f"/health {health.status_code}, ready {ready.status_code}",
     )
+
+
+def fetch(base_url: str, path: str, timeout: float) -> tuple[int, str]:
+    """GET `path` on a slot (smoke tests): (status, body); unreachable is `TargetUnavailable`."""
+    try:
+        with httpx.Client(base_url=base_url, timeout=timeout, verify=_tls()) as client:
+            response = client.get(path)
+    except httpx.HTTPError as error:
+        raise TargetUnavailable(f"{base_url}{path} could not be reached ({type(error).__name__})") from None
+    return response.status_code, response.text

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import SecretStr
+
 from releases.errors import Refused, TargetUnavailable
 from releases.model import Pool, PoolSample, SlotHealth, Weights
-from releases.targets.base import Targets
+from releases.targets.base import Backup, Targets
 
 
 @dataclass
@@ -35,6 +37,8 @@ class FakeSlot:
     name: str
     version: str
     healthy: bool = True
+    # What smoke-test requests get, by path; any other path answers 404.
+    pages: dict[str, tuple[int, str]] = field(default_factory=lambda: {"/": (200, "ok")})
 
     def health(self) -> SlotHealth:
         return SlotHealth(self.name, self.version, self.healthy, self.healthy)
@@ -48,6 +52,8 @@ class FakeSlots:
     deploys: list[str] = field(default_factory=list)
     preflights: int = 0
     preflight_refusal: str | None = None
+    unresolved: list[str] = field(default_factory=list)
+    fetched: list[tuple[str, str]] = field(default_factory=list)  # (slot name, path) per smoke request
 
     def probe(self) -> tuple[SlotHealth, SlotHealth]:
         return self.production.health(), self.staging.health()
@@ -63,6 +69,17 @@ class FakeSlots:
         self.preflights += 1
         if self.preflight_refusal is not None:
             raise Refused(self.preflight_refusal)
+
+    def unresolved_references(self) -> list[str]:
+        return self.unresolved
+
+    def url(self, staging: bool) -> str:
+        return f"http://{(self.staging if staging else self.production).name}.invalid"
+
+    def fetch(self, staging: bool, path: str, timeout: float) -> tuple[int, str]:
+        slot = self.staging if staging else self.production
+        self.fetched.append((slot.name, path))
+        return slot.pages.get(path, (404, "not found"))
 
     def swap(self) -> None:
         self.swaps += 1
@@ -82,14 +99,46 @@ class FakeMetrics:
 
 
 @dataclass
+class FakeSecrets:
+    values: dict[str, str] = field(default_factory=lambda: {"DATABASE_URL": "postgresql://app:pw@db/app"})
+
+    def names(self) -> set[str]:
+        return set(self.values)
+
+    def value(self, name: str) -> SecretStr:
+        if name not in self.values:
+            raise Refused(f"no secret {name}")
+        return SecretStr(self.values[name])
+
+    def __str__(self) -> str:
+        return "the fake store"
+
+
+@dataclass
+class FakeDatabase:
+    backups: list[str] = field(default_factory=list)
+    refusal: str | None = None
+
+    def backup(self, name: str, timeout: float) -> Backup:
+        if self.refusal is not None:
+            raise Refused(self.refusal)
+        self.backups.append(name)
+        return Backup(f"/backups/{name}.dump", 1024, "restored into a scratch database: 3 tables match",
+                      f"pg_restore --clean /backups/{name}.dump")  # fmt: skip
+
+
+@dataclass
 class FakeWorld:
     router: FakeRouter = field(default_factory=FakeRouter)
     slots: FakeSlots = field(default_factory=FakeSlots)
     metrics: FakeMetrics = field(default_factory=FakeMetrics)
+    secrets: FakeSecrets = field(default_factory=FakeSecrets)
+    database: FakeDatabase = field(default_factory=FakeDatabase)
 
     @property
     def targets(self) -> Targets:
-        return Targets(router=self.router, slots=self.slots, metrics=self.metrics)
+        return Targets(router=self.router, slots=self.slots, metrics=self.metrics, secrets=self.secrets,
+                       database=self.database)  # fmt: skip
 
 
 class FakeClock:

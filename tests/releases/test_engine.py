@@ -70,7 +70,13 @@ def test_repeating_a_step_writes_nothing(world: FakeWorld, journal: Journal) -> 
 
 def test_dry_run_plans_and_changes_nothing(world: FakeWorld, journal: Journal) -> None:
     result = engine_for(world, journal).release(10, "2.0.0", dry_run=True)
-    assert [action.step for action in result.actions] == [Step.DEPLOY, Step.HEALTH, Step.WEIGHTS, Step.BAKE]
+    assert [action.step for action in result.actions] == [
+        Step.PREFLIGHT,
+        Step.DEPLOY,
+        Step.HEALTH,
+        Step.WEIGHTS,
+        Step.BAKE,
+    ]
     assert world.router.writes == [] and world.slots.deploys == []
     assert journal.latest_release("sandbox", "web") is None
 

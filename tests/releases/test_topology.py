@@ -9,8 +9,10 @@ import pytest
 
 from releases.errors import BadInput
 from releases.sandbox.configs import topology
-from releases.sandbox.state import SandboxState, ServicePorts, SlotProcess
-from releases.topology import HAProxyRouter, Topology, load_topology
+from releases.sandbox.state import Layout, SandboxState, ServicePorts, SlotProcess
+from releases.topology import HAProxyRouter, SandboxPostgres, SandboxSecretStore, Topology, load_topology
+
+LAYOUT = Layout(Path("/srv/sandbox"))
 
 
 def _state() -> SandboxState:
@@ -18,6 +20,10 @@ def _state() -> SandboxState:
         runtime_api_port=9001,
         haproxy_metrics_port=9002,
         prometheus_port=9003,
+        postgres_port=9004,
+        redis_port=9005,
+        postgres_data="/srv/sandbox/postgres",
+        postgres_bin_dir="/usr/lib/postgresql/15/bin",
         services={
             "web": ServicePorts(
                 frontend=8000,
@@ -32,20 +38,25 @@ def _state() -> SandboxState:
 
 def test_the_sandbox_topology_round_trips_through_the_contract(tmp_path: Path) -> None:
     path = tmp_path / "topology.json"
-    path.write_text(topology(_state()).model_dump_json())
+    path.write_text(topology(_state(), LAYOUT).model_dump_json())
     loaded = load_topology(path)
     assert isinstance(loaded, Topology)
     router = loaded.service("web").router
     assert isinstance(router, HAProxyRouter) and router.backend == "web"
+    # The runbook's parts: the secret store and the database its migrations back up.
+    assert loaded.service("web").secrets == SandboxSecretStore(path="/srv/sandbox/secrets.json")
+    assert loaded.service("web").database == SandboxPostgres(
+        backups_dir="/srv/sandbox/backups", bin_dir="/usr/lib/postgresql/15/bin"
+    )
 
 
 def test_an_unknown_service_names_the_known_ones() -> None:
     with pytest.raises(BadInput, match="unknown --service 'db' in sandbox; expected one of: web"):
-        topology(_state()).service("db")
+        topology(_state(), LAYOUT).service("db")
 
 
 def test_a_malformed_topology_names_the_field(tmp_path: Path) -> None:
-    document = json.loads(topology(_state()).model_dump_json())
+    document = json.loads(topology(_state(), LAYOUT).model_dump_json())
     document["services"]["web"]["router"]["runtime_api"] = "not an address; rm -rf"
     path = tmp_path / "topology.json"
     path.write_text(json.dumps(document))

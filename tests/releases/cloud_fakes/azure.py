@@ -36,6 +36,8 @@ class Slot:
         self.tag = tag
         self.ready_at = 0.0
         self.app_settings: dict[str, str] = {"NODE_ENV": "production"}
+        # Key Vault references among the settings, by name: App Service's resolution status.
+        self.references: dict[str, str] = {"DATABASE_URL": "Resolved"}
 
 
 class FakeAzure(FakeAPI):
@@ -57,6 +59,7 @@ class FakeAzure(FakeAPI):
         self.route("GET", rf"{site}/config/slotConfigNames", self._sticky)
         self.route("POST", rf"{site}/config/appsettings/list", lambda r, m: self._settings("production"))
         self.route("POST", rf"{slot}/config/appsettings/list", lambda r, m: self._settings(SLOT))
+        self.route("GET", rf"{slot}/config/configreferences/appsettings", self._references)
         self.route("POST", rf"{slot}/slotsswap", self._swap)
         self.route("GET", r"/operations/(?P<id>\d+)", self._operation)
         self.route("POST", rf"/subscriptions/{SUBSCRIPTION}/metrics:getBatch", self._metrics)
@@ -128,6 +131,26 @@ class FakeAzure(FakeAPI):
 
     def _settings(self, slot: str) -> Reply:
         return 200, {"properties": self.slots[slot].app_settings}
+
+    def _references(self, request: Request, match: re.Match[str]) -> Reply:
+        if denied := self._authorised(request):
+            return denied
+        base = f"{self.site_id}/slots/{SLOT}/config/configreferences/appsettings"
+        return 200, {
+            "value": [
+                {
+                    "id": f"{base}/{name}",
+                    "name": name,
+                    "type": "Microsoft.Web/sites/slots/config/configreferences",
+                    "properties": {
+                        "reference": f"@Microsoft.KeyVault(VaultName=kv-platform;SecretName={name.lower()})",
+                        "status": status,
+                        "source": "KeyVault",
+                    },
+                }
+                for name, status in self.slots[SLOT].references.items()
+            ]
+        }
 
     def _swap(self, request: Request, match: re.Match[str]) -> Reply:
         if denied := self._authorised(request):

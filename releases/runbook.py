@@ -1,0 +1,135 @@
+"""The runbook's checks around a release, beyond traffic and metrics: required secrets, the
+migration command and smoke tests (DESIGN.md section 5, issue 8).
+
+Each returns what it found or raises the error the operator should see; the engine decides when
+each runs (before any traffic moves, or right after the promotion) and journals the outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from releases.errors import GateFailed, Refused, TargetUnavailable
+from releases.settings import Migrations, SmokeTests
+from releases.targets.base import SecretStore, SlotPair
+
+OUTPUT_TAIL_LINES = 12
+
+
+def check_secrets(store: SecretStore | None, required: tuple[str, ...], slots: SlotPair) -> None:
+    """Every required secret present in the store, and no unresolved secret reference in the staging
+    slot's settings. Names only are read and reported, never values."""
+    problems = []
+    if required:
+        if store is None:
+            raise Refused(
+                f"{len(required)} secret(s) are required but the environment describes no secret store "
+                "(the topology's `secrets`); nothing was changed"
+            )
+        missing = sorted(set(required) - store.names())
+        if missing:
+            problems.append(f"missing from {store}: {', '.join(missing)}")
+    unresolved = slots.unresolved_references()
+    if unresolved:
+        problems.append(
+            f"the staging slot's setting(s) {', '.join(sorted(unresolved))} hold an unresolved Key Vault "
+            "reference (the app would read the literal `@Microsoft.KeyVault(...)`)"
+        )
+    if problems:
+        raise Refused(f"pre-flight failed: {'; '.join(problems)}. Nothing was changed")
+
+
+@dataclass(frozen=True)
+class MigrationRun:
+    seconds: float
+    output: str  # the command's last lines, the database URL masked
+
+
+def _tail(text: str, secret: str) -> str:
+    lines = text.replace(secret, "[secret]").strip().splitlines()
+    return "\n".join(lines[-OUTPUT_TAIL_LINES:])
+
+
+def run_migration(settings: Migrations, database_url: SecretStr, version: str) -> MigrationRun:
+    """Run the migration command once, with `DATABASE_URL` and `RELEASE_VERSION`. A failure (exit
+    status, timeout, command not found) raises `GateFailed`: nothing has been deployed yet."""
+    url = database_url.get_secret_value()
+    environment = {**os.environ, "DATABASE_URL": url, "RELEASE_VERSION": version}
+    started = time.monotonic()
+    try:
+        completed = subprocess.run(
+            list(settings.command),
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=settings.timeout_seconds,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GateFailed(
+            f"the migration command {settings.command[0]!r} was not found; nothing was deployed and no "
+            "traffic moved"
+        ) from None
+    except subprocess.TimeoutExpired as error:
+        output = _tail(str(error.output or "") + str(error.stderr or ""), url)
+        raise GateFailed(
+            f"the migration did not finish within {settings.timeout_seconds:g} s and was stopped; nothing "
+            f"was deployed and no traffic moved. Its output ends with:\n{output}"
+        ) from None
+    output = _tail(completed.stdout + completed.stderr, url)
+    if completed.returncode != 0:
+        raise GateFailed(
+            f"the migration failed (exit {completed.returncode}); nothing was deployed and no traffic "
+            f"moved. Its output ends with:\n{output}"
+        )
+    return MigrationRun(seconds=time.monotonic() - started, output=output)
+
+
+def smoke_test(slots: SlotPair, smoke: SmokeTests, staging: bool) -> list[str]:
+    """Run the configured checks against one slot; the reasons it failed (empty: passed)."""
+    which = "staging" if staging else "production"
+    reasons = []
+    for check in smoke.checks:
+        try:
+            status, body = slots.fetch(staging, check.path, smoke.timeout_seconds)
+        except TargetUnavailable as error:
+            reasons.append(f"GET {check.path} on {which}: {error}")
+            continue
+        if status != check.status:
+            reasons.append(f"GET {check.path} on {which} answered {status}, expected {check.status}")
+        elif check.contains is not None and check.contains not in body:
+            reasons.append(f"GET {check.path} on {which}: the body does not contain {check.contains!r}")
+    if smoke.command:
+        reasons.extend(_smoke_command(slots, smoke, staging, which))
+    return reasons
+
+
+def _smoke_command(slots: SlotPair, smoke: SmokeTests, staging: bool, which: str) -> list[str]:
+    url = slots.url(staging)
+    if url is None:
+        return [f"the smoke command needs the {which} slot's URL, which this slot pair does not have; "
+                "use HTTP checks (smoke.checks) instead"]  # fmt: skip
+    try:
+        completed = subprocess.run(
+            list(smoke.command),
+            env={**os.environ, "SMOKE_URL": url},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=smoke.timeout_seconds,
+            check=False,
+        )
+    except FileNotFoundError:
+        return [f"the smoke command {smoke.command[0]!r} was not found"]
+    except subprocess.TimeoutExpired:
+        return [f"the smoke command did not finish within {smoke.timeout_seconds:g} s on {which}"]
+    if completed.returncode != 0:
+        last = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["(no output)"]
+        return [f"the smoke command failed on {which} (exit {completed.returncode}): {last[0]}"]
+    return []
