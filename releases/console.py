@@ -77,6 +77,7 @@ def _record(record: ReleaseRecord | None) -> dict[str, Any] | None:
         "finished_at": record.finished_at,
         "outcome": record.outcome.value if record.outcome else None,
         "last_percent": record.last_percent,
+        "migration": record.migration.value if record.migration else None,
     }
 
 

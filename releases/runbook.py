@@ -77,7 +77,10 @@ def run_migration(settings: Migrations, database_url: SecretStr, version: str) -
             "traffic moved"
         ) from None
     except subprocess.TimeoutExpired as error:
-        output = _tail(str(error.output or "") + str(error.stderr or ""), url)
+        # On a timeout the captured output comes back as bytes, whatever `text` asked for.
+        captured = [part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+                    for part in (error.output, error.stderr)]  # fmt: skip
+        output = _tail("".join(captured), url)
         raise GateFailed(
             f"the migration did not finish within {settings.timeout_seconds:g} s and was stopped; nothing "
             f"was deployed and no traffic moved. Its output ends with:\n{output}"

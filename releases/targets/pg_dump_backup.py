@@ -47,10 +47,13 @@ class PgDumpBackups:
         url = self.secrets.value(self.url_secret).get_secret_value()
         params = conninfo_to_dict(url)
         environment = {name: str(params[key]) for key, name in LIBPQ_VARIABLES.items() if key in params}
-        backups = Path(self.target.backups_dir)
-        backups.mkdir(parents=True, exist_ok=True)
-        file = backups / f"{name}.dump"
-        file.touch(mode=0o600)  # the data is as secret as the database: readable by its owner only
+        file = Path(self.target.backups_dir) / f"{name}.dump"
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.touch(mode=0o600)  # the data is as secret as the database: readable by its owner only
+        except OSError as error:
+            problem = error.strerror or type(error).__name__
+            raise Refused(f"cannot write the backup {file} ({problem}); nothing was migrated") from None
         deadline = time.monotonic() + timeout
         # Custom format: compressed, and pg_restore can restore it selectively or with --clean.
         self._run("pg_dump", ["--format=custom", "--compress=6", f"--file={file}"], environment, deadline)

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
+from releases.sandbox.datastores import missing_programs
 from tests.conftest import PROJECT_DIR
 
 needs_sandbox_programs = pytest.mark.skipif(
-    shutil.which("haproxy") is None or shutil.which("prometheus") is None,
-    reason="haproxy and prometheus are not installed (`./dev test` installs them; CI always has them)",
+    shutil.which("haproxy") is None or shutil.which("prometheus") is None or bool(missing_programs()),
+    reason="haproxy, prometheus, postgresql or redis-server is not installed (`./dev test` installs "
+    "them; CI always has them)",
 )
 
 # Seconds instead of the sandbox's defaults, so that end-to-end tests stay short.

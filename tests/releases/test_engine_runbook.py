@@ -1,0 +1,194 @@
+"""The engine's runbook steps against in-memory fakes: each failure before traffic stops the release
+with nothing moved; migrations run once, after their backup; irreversible ones hold rollbacks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from releases.engine import Engine, Step
+from releases.errors import BadInput, GateFailed, Refused
+from releases.journal import Journal
+from releases.model import Migration, Outcome, Pool, Weights
+from releases.settings import EnvironmentSettings, Migrations, SmokeCheck, SmokeTests
+from tests.releases.fakes import FakeClock, FakeWorld
+from tests.releases.test_engine import BAD, SETTINGS
+
+MIGRATE_OK = (sys.executable, "-c", "import os; print('migrated to', os.environ['RELEASE_VERSION'])")
+RUNBOOK = SETTINGS.model_copy(
+    update={
+        "required_secrets": {"web": ("DATABASE_URL", "SESSION_SECRET")},
+        "smoke": SmokeTests(checks=(SmokeCheck(path="/", status=200, contains="ok"),)),
+        "migrations": Migrations(command=MIGRATE_OK),
+    }
+)
+
+
+def with_migrations(migrations: Migrations) -> EnvironmentSettings:
+    return RUNBOOK.model_copy(update={"migrations": migrations})
+
+
+@pytest.fixture
+def world() -> FakeWorld:
+    world = FakeWorld()
+    world.secrets.values["SESSION_SECRET"] = "s3ssion-value"
+    return world
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal.sqlite", operator="tester")
+
+
+def engine_for(world: FakeWorld, journal: Journal, settings: EnvironmentSettings = RUNBOOK) -> Engine:
+    clock = FakeClock()
+    return Engine("sandbox", "web", world.targets, settings, journal, clock=clock, sleep=clock.sleep)
+
+
+def assert_nothing_moved(world: FakeWorld) -> None:
+    assert world.router.writes == []
+    assert world.router.weights.matches(Weights.all_stable())
+    assert world.slots.swaps == 0
+
+
+def test_the_first_step_runs_the_runbook_in_order(world: FakeWorld, journal: Journal) -> None:
+    result = engine_for(world, journal).release(10, "2.0.0", migration=Migration.REVERSIBLE)
+    assert [a.step for a in result.actions] == [
+        Step.PREFLIGHT, Step.BACKUP, Step.MIGRATE, Step.DEPLOY, Step.HEALTH, Step.SMOKE, Step.WEIGHTS,
+        Step.BAKE,
+    ]  # fmt: skip
+    assert result.release is not None and result.release.migration is Migration.REVERSIBLE
+    events = journal.events(result.release.id)
+    order = [e.action for e in events if e.kind == "outcome"]
+    assert order.index("backup") < order.index("migrate") < order.index("deploy")
+    migrate = next(e for e in events if e.kind == "outcome" and e.action == "migrate")
+    assert migrate.detail["output"] == "migrated to 2.0.0"
+    assert world.database.backups == [f"before-{result.release.id}"]
+    assert world.slots.fetched == [("green", "/")]  # the staging slot, before traffic
+
+
+def test_a_missing_secret_stops_the_release_before_anything_changes(
+    world: FakeWorld, journal: Journal
+) -> None:
+    del world.secrets.values["SESSION_SECRET"]
+    with pytest.raises(Refused, match=r"missing from the fake store: SESSION_SECRET\. Nothing was changed"):
+        engine_for(world, journal).release(10, "2.0.0")
+    assert_nothing_moved(world)
+    assert world.slots.deploys == [] and journal.releases() == []
+
+
+def test_an_unresolved_reference_stops_the_release(world: FakeWorld, journal: Journal) -> None:
+    world.slots.unresolved = ["STRIPE_SECRET_KEY"]
+    with pytest.raises(Refused, match="STRIPE_SECRET_KEY hold an unresolved Key Vault reference"):
+        engine_for(world, journal).release(10, "2.0.0")
+    assert_nothing_moved(world)
+    assert world.slots.deploys == []
+
+
+def test_secret_values_never_reach_the_error_or_the_journal(world: FakeWorld, journal: Journal) -> None:
+    del world.secrets.values["DATABASE_URL"]
+    with pytest.raises(Refused) as refused:
+        engine_for(world, journal).release(10, "2.0.0")
+    recorded = journal.connection.execute("SELECT group_concat(detail) FROM events").fetchone()[0]
+    for text in (str(refused.value), recorded):
+        assert "s3ssion-value" not in text and "DATABASE_URL" in text
+
+
+def test_a_failed_backup_stops_the_release_before_the_migration(world: FakeWorld, journal: Journal) -> None:
+    world.database.refusal = "pg_dump failed (exit 1): connection refused; nothing was migrated"
+    marker = journal.path.parent / "migrated"
+    settings = with_migrations(Migrations(command=(sys.executable, "-c", f"open({str(marker)!r}, 'w')")))
+    with pytest.raises(Refused, match="pg_dump failed"):
+        engine_for(world, journal, settings).release(10, "2.0.0", migration=Migration.REVERSIBLE)
+    assert not marker.exists()
+    assert_nothing_moved(world)
+    assert world.slots.deploys == []
+
+
+def test_a_failed_migration_stops_the_release_before_the_deploy(world: FakeWorld, journal: Journal) -> None:
+    command = (sys.executable, "-c", "import os, sys; print('ALTER failed for', os.environ['DATABASE_URL']);"
+               " sys.exit(3)")  # fmt: skip
+    settings = with_migrations(Migrations(command=command))
+    with pytest.raises(GateFailed, match=r"migration failed \(exit 3\); nothing was deployed") as failed:
+        engine_for(world, journal, settings).release(10, "2.0.0", migration=Migration.REVERSIBLE)
+    assert "ALTER failed for [secret]" in str(failed.value)  # the URL (with its password) masked
+    assert "pw@db" not in str(failed.value)
+    assert_nothing_moved(world)
+    assert world.slots.deploys == []
+
+
+def test_a_failed_smoke_test_on_staging_moves_no_traffic(world: FakeWorld, journal: Journal) -> None:
+    world.slots.staging.pages["/"] = (200, "maintenance page")
+    with pytest.raises(GateFailed, match="smoke tests failed on the staging slot: GET / on staging: the"):
+        engine_for(world, journal).release(10, "2.0.0")
+    assert_nothing_moved(world)
+    record = journal.latest_release("sandbox", "web")
+    assert record is not None and record.in_flight  # fix and rerun, or roll back
+    gate = [e for e in journal.events(record.id) if e.kind == "gate"]
+    assert gate[-1].action == "smoke test" and gate[-1].detail["verdict"] == "fail"
+
+
+def test_a_failed_smoke_test_after_promotion_swaps_back(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(50, "2.0.0")
+    world.slots.staging.pages["/"] = (503, "down")  # 2.0.0's slot, which the swap makes production
+    with pytest.raises(GateFailed, match="gate failed after promotion: GET / on production answered 503"):
+        engine.release(100)
+    assert world.slots.swaps == 2 and world.slots.production.version == "1.0.0"
+    record = journal.latest_release("sandbox", "web")
+    assert record is not None and record.outcome is Outcome.ROLLED_BACK
+
+
+def test_the_migration_runs_once_across_steps_and_reruns(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0", migration=Migration.REVERSIBLE)
+    second = engine.release(50)
+    assert Step.MIGRATE not in [a.step for a in second.actions]
+    assert len(world.database.backups) == 1
+
+
+def test_a_migration_is_declared_on_the_first_step_only(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0")
+    with pytest.raises(BadInput, match="declared once, with the first step"):
+        engine.release(50, migration=Migration.IRREVERSIBLE)
+
+
+def test_a_migration_without_a_configured_command_is_bad_input(world: FakeWorld, journal: Journal) -> None:
+    settings = with_migrations(Migrations())
+    with pytest.raises(BadInput, match=r"releases\.sandbox\.migrations\.command is not configured"):
+        engine_for(world, journal, settings).release(10, "2.0.0", migration=Migration.REVERSIBLE)
+    assert world.database.backups == [] and journal.releases() == []
+
+
+def test_an_irreversible_migration_holds_instead_of_rolling_back(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    world.metrics.samples[Pool.CANARY] = BAD
+    with pytest.raises(GateFailed, match=r"NOT rolled back: 2\.0\.0 ran an irreversible migration") as held:
+        engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+    assert "pg_restore --clean /backups/before-" in str(held.value)  # the restore procedure
+    assert world.router.weights.matches(Weights.canary_percent(10))  # traffic unchanged
+    record = journal.latest_release("sandbox", "web")
+    assert record is not None and record.in_flight
+
+
+def test_a_manual_rollback_past_an_irreversible_migration_needs_the_operator_to_say_so(
+    world: FakeWorld, journal: Journal
+) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+    with pytest.raises(Refused, match="Restore the database first") as refused:
+        engine.rollback()
+    assert "pg_restore --clean" in str(refused.value)
+    assert world.router.weights.matches(Weights.canary_percent(10))
+    engine.rollback(past_migration=True)
+    assert world.router.weights.matches(Weights.all_stable())
+
+
+def test_a_reversible_migration_rolls_back_as_usual(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0", migration=Migration.REVERSIBLE)
+    engine.rollback()
+    assert world.router.weights.matches(Weights.all_stable())
