@@ -34,9 +34,14 @@ def world(tmp_path: Path) -> Iterator[CloudWorld]:
 
 
 def operator(
-    world: CloudWorld, tmp_path: Path, clouds: dict[str, Any] | None = None, **env: str | None
+    world: CloudWorld,
+    tmp_path: Path,
+    clouds: dict[str, Any] | None = None,
+    staging: dict[str, Any] | None = None,
+    **env: str | None,
 ) -> Operator:
-    config = {"releases": {"staging": STAGING, "clouds": {**world.clouds_config(), **(clouds or {})}}}
+    config = {"releases": {"staging": {**STAGING, **(staging or {})},
+                           "clouds": {**world.clouds_config(), **(clouds or {})}}}  # fmt: skip
     person = Operator(tmp_path / "state", config)
     person.env.update(world.environment())
     for name, value in env.items():

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from infra.offline import Plan
-from releases.topology import AppServiceSlotPair, CloudflareRouter, KubernetesSlotPair, Topology
+from releases.topology import (
+    AppServiceSlotPair,
+    CloudflareRouter,
+    KeyVaultSecretStore,
+    KubernetesSlotPair,
+    PostgresFlexibleServer,
+    Topology,
+)
 
 
 def test_release_targets_validate_against_the_contract(plan: Plan) -> None:
@@ -26,3 +33,24 @@ def test_targets_name_the_resources_the_stack_declares(plan: Plan) -> None:
     assert (api.slots.services.active, api.slots.services.preview) == ("api-active", "api-preview")
     assert sorted(api.slots.deployments.values()) == ["api-blue", "api-green"]
     assert api.metrics.kind == "prometheus" and web.metrics.kind == "azure_monitor"
+
+
+def test_the_web_service_names_its_vault_and_database(plan: Plan) -> None:
+    """What the release's pre-flight and backups use: the stack's own Key Vault and Flexible Server."""
+    web = Topology.model_validate(plan.outputs["release_targets"]).service("web")
+    assert isinstance(web.secrets, KeyVaultSecretStore)
+    assert isinstance(web.database, PostgresFlexibleServer)
+    assert web.secrets.vault_url == plan.outputs["keyVaultUri"]
+    server = plan.one("azure-native:dbforpostgresql:Server", "postgres-server")
+    assert web.database.server == server.inputs["serverName"]
+
+
+def test_the_release_checks_the_secrets_the_web_app_references() -> None:
+    """`tasks.py` lists, per cloud environment, the secrets the pre-flight requires; they are the
+    app settings the program makes Key Vault references (one list cannot drift from the other)."""
+    import tasks
+    from infra.program import SECRET_APP_SETTINGS
+
+    for environment in ("staging", "production"):
+        required = tasks.DEFAULTS["releases"][environment]["required_secrets"]["web"]
+        assert sorted(required) == sorted(SECRET_APP_SETTINGS)

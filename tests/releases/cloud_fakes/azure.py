@@ -1,6 +1,8 @@
 """Azure as the web service's cloud: an Entra token endpoint, ARM's web app configuration, slot
-settings and `slotsswap` (a long-running operation), Azure Monitor's metrics batch API, and the
-two slots themselves answering their health paths with the version their image carries.
+settings, Key Vault reference status and `slotsswap` (a long-running operation), Azure Monitor's
+metrics batch API, Key Vault's secrets (behind its authentication challenge), a Postgres Flexible
+Server's on-demand backups (a long-running operation), and the two slots themselves answering
+their health paths with the version their image carries.
 
 State is linked the way the platform links it: setting the staging slot's image restarts that
 slot (not ready for `restart_seconds`, then serving the new tag); a swap exchanges what the two
@@ -29,6 +31,8 @@ RESOURCE_GROUP = "rg-platform-staging"
 APP = "app-platform-staging"
 SLOT = "staging"
 REPOSITORY = "registry.example.com/web"
+SERVER = "pg-platform-staging"
+DATABASE_URL = "postgresql://app:vault-held-password-93b1@pg.internal:5432/app"  # a secret too
 
 
 class Slot:
@@ -49,6 +53,14 @@ class FakeAzure(FakeAPI):
         self.bad_versions: set[str] = set()
         self.requests_per_minute = 600.0
         self.operations: dict[str, int] = {}  # swap operation -> polls left before it completes
+        # Key Vault: secret name -> (value, enabled).
+        self.vault: dict[str, tuple[str, bool]] = {
+            name: (DATABASE_URL if name == "database-url" else f"value-of-{name}", True)
+            for name in ("database-url", "redis-url", "nextauth-secret", "stripe-secret-key",
+                         "stripe-webhook-secret", "applicationinsights-connection-string")
+        }  # fmt: skip
+        self.backups: dict[str, str | None] = {}  # on-demand backup -> completed time (None: running)
+        self.backup_error: str | None = None  # the error ARM answers a backup request with
         self._ids = itertools.count(1)
         site = self.site_id
         slot = rf"{site}/slots/{SLOT}"
@@ -63,6 +75,13 @@ class FakeAzure(FakeAPI):
         self.route("POST", rf"{slot}/slotsswap", self._swap)
         self.route("GET", r"/operations/(?P<id>\d+)", self._operation)
         self.route("POST", rf"/subscriptions/{SUBSCRIPTION}/metrics:getBatch", self._metrics)
+        server = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
+                  f"Microsoft.DBforPostgreSQL/flexibleServers/{SERVER}")  # fmt: skip
+        self.route("PUT", rf"{server}/backups/(?P<name>[\w-]+)", self._start_backup)
+        self.route("GET", rf"{server}/backups/(?P<name>[\w-]+)", self._backup)
+        self.route("GET", r"/backupoperations/(?P<name>[\w-]+)", self._backup_operation)
+        self.route("GET", r"/secrets", self._secrets)
+        self.route("GET", r"/secrets/(?P<name>[\w-]+)/?", self._secret)
         self.route("GET", r"/apps/(?P<slot>\w+)/health", self._health)
         self.route("GET", r"/apps/(?P<slot>\w+)/health/ready", self._ready)
 
@@ -171,6 +190,72 @@ class FakeAzure(FakeAPI):
             self.slots["production"], self.slots[SLOT] = self.slots[SLOT], self.slots["production"]
             self.operations[match["id"]] = -1
         return 200, None
+
+    # -- Flexible Server backups ------------------------------------------------------------------
+
+    def _start_backup(self, request: Request, match: re.Match[str]) -> Reply:
+        if denied := self._authorised(request):
+            return denied
+        if self.backup_error is not None:
+            return 400, {"error": {"code": "BackupFailed", "message": self.backup_error}}
+        self.backups[match["name"]] = None
+        location = f"{self.url}/backupoperations/{match['name']}?api-version=2026-10-01"
+        return 202, None, {"Location": location, "Retry-After": "1"}
+
+    def _backup_operation(self, request: Request, match: re.Match[str]) -> Reply:
+        name = match["name"]
+        if self.backups.get(name) is None:  # one poll while it runs, then it completes
+            self.backups[name] = datetime.now(UTC).isoformat()
+            return 202, None, {"Location": f"{self.url}{request.full_path}", "Retry-After": "1"}
+        return 200, None
+
+    def _backup(self, request: Request, match: re.Match[str]) -> Reply:
+        if denied := self._authorised(request):
+            return denied
+        name = match["name"]
+        if name not in self.backups:
+            return 404, {"error": {"code": "ResourceNotFound", "message": f"backup {name} not found"}}
+        return 200, {
+            "id": f"{request.path}",
+            "name": name,
+            "type": "Microsoft.DBforPostgreSQL/flexibleServers/backups",
+            "properties": {"backupType": "Customer On-Demand", "completedTime": self.backups[name],
+                           "source": "Automatic"},
+        }  # fmt: skip
+
+    # -- Key Vault -------------------------------------------------------------------------------
+
+    def _vault_challenge(self, request: Request) -> Reply | None:
+        """Key Vault answers an unauthenticated request with a challenge naming the tenant."""
+        if request.headers.get("Authorization") == f"Bearer {ACCESS_TOKEN}":
+            return None
+        challenge = f'Bearer authorization="{self.url}/{TENANT}", resource="https://vault.azure.net"'
+        return (
+            401,
+            {"error": {"code": "Unauthorized", "message": "AKV10000"}},
+            {"WWW-Authenticate": challenge},
+        )
+
+    def _secrets(self, request: Request, match: re.Match[str]) -> Reply:
+        if challenge := self._vault_challenge(request):
+            return challenge
+        return 200, {
+            "value": [
+                {"id": f"{self.url}/secrets/{name}", "attributes": {"enabled": enabled}}
+                for name, (_, enabled) in self.vault.items()
+            ],
+            "nextLink": None,
+        }
+
+    def _secret(self, request: Request, match: re.Match[str]) -> Reply:
+        if challenge := self._vault_challenge(request):
+            return challenge
+        name = match["name"]
+        if name not in self.vault:
+            return 404, {"error": {"code": "SecretNotFound", "message": f"A secret with (name/id) {name} "
+                                   "was not found in this key vault."}}  # fmt: skip
+        value, enabled = self.vault[name]
+        return 200, {"value": value, "id": f"{self.url}/secrets/{name}/1", "attributes": {"enabled": enabled}}
 
     def _metrics(self, request: Request, match: re.Match[str]) -> Reply:
         if denied := self._authorised(request):

@@ -46,6 +46,19 @@ class FakeKubernetes(FakeAPI):
         self.route("PATCH", apps, lambda r, m: self._patch(r, m, self.deployments))
         self.route("GET", core, lambda r, m: self._get(r, m, self.services))
         self.route("PATCH", core, lambda r, m: self._patch(r, m, self.services))
+        self.route("GET", rf"{core}/proxy/(?P<path>.*)", self._proxy)
+        self.proxied: list[tuple[str, str]] = []  # (service, path) of each request through the proxy
+
+    def _proxy(self, request: Request, match: re.Match[str]) -> Reply:
+        """The API server's service proxy: the request reaches the colour the Service selects,
+        which answers its health paths with its image's tag."""
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return 401, status(401, "Unauthorized", "Unauthorized")
+        self.proxied.append((match["name"], match["path"]))
+        colour = self.colour(match["name"])
+        if match["path"] not in ("health", "health/ready"):
+            return 404, {"error": "not found"}
+        return 200, {"status": "healthy", "version": self.image(colour).rpartition(":")[2]}
 
     @staticmethod
     def _deployment(colour: str) -> dict[str, Any]:

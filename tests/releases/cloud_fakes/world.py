@@ -22,7 +22,7 @@ ACCOUNT = "a" * 32
 ZONE = "b" * 32
 WEB_BALANCER, WEB_STABLE, WEB_CANARY = "c" * 32, "d" * 32, "e" * 32
 API_BALANCER, API_STABLE, API_CANARY = "f" * 32, "1" * 32, "2" * 32
-SECRETS = (cloudflare.TOKEN, azure.CLIENT_SECRET, azure.ACCESS_TOKEN, kubernetes.TOKEN)
+SECRETS = (cloudflare.TOKEN, azure.CLIENT_SECRET, azure.ACCESS_TOKEN, kubernetes.TOKEN, azure.DATABASE_URL)
 
 
 @dataclass
@@ -57,6 +57,9 @@ class CloudWorld:
             "azure_resource_manager": self.azure.url,
             "azure_metrics_endpoint": self.azure.url,
             "azure_disable_instance_discovery": True,
+            # The fake vault's host (127.0.0.1) is not under vault.azure.net, as a real one's is.
+            "key_vault_verify_challenge_resource": False,
+            "backup_polling_seconds": 0.2,
             "kubeconfig": str(self.kubeconfig),
             "retry_timeout_seconds": 15,
             "max_retry_after_seconds": 3,
@@ -86,6 +89,9 @@ def topology(world_azure: FakeAzure, prometheus: str) -> dict[str, Any]:
                 "metrics": {"kind": "azure_monitor", "region": "westeurope",
                             "production_resource_id": site,
                             "staging_resource_id": f"{site}/slots/{azure.SLOT}"},
+                "secrets": {"kind": "key_vault", "vault_url": world_azure.url},
+                "database": {"kind": "postgres_flexible", "subscription_id": azure.SUBSCRIPTION,
+                             "resource_group": azure.RESOURCE_GROUP, "server": azure.SERVER},
             },
             "api": {
                 "router": _router("api.example.com", API_BALANCER, API_STABLE, API_CANARY),
