@@ -157,7 +157,12 @@ def test_rehearsal_report(tmp_path: Path) -> None:
         "good release": "promoted",
         "bad release": "rolled_back",
         "promotion then manual rollback": "rolled_back",
+        "release with a migration": "promoted",
     }
+    migration = report["scenarios"][3]
+    assert migration["backup"]["verified"].startswith("restored into a scratch database")
+    assert migration["backup"]["verified"].endswith("every count matches")
+    assert migration["migration"]["output"] == "migrate: applied 2.3.0"
     manual = report["scenarios"][2]
     assert manual["rollback_seconds"] is not None and set(manual["canary_share"]) == {"10", "50"}
     assert report["scenarios"][1]["detection_seconds"] is not None
@@ -167,5 +172,9 @@ def test_rehearsal_report(tmp_path: Path) -> None:
     ]
     assert all(share is not None and abs(share * 100 - percent) <= 3 for percent, share in shares), shares
     history = person.run("history", "--json", "--env", "sandbox")
-    assert [r["outcome"] for r in json.loads(history.stdout)] == ["promoted", "rolled_back", "rolled_back"]
+    releases = json.loads(history.stdout)
+    assert [(r["version"], r["outcome"]) for r in releases] == [
+        ("2.0.0", "promoted"), ("2.1.0", "rolled_back"), ("2.2.0", "rolled_back"), ("2.3.0", "promoted"),
+    ]  # fmt: skip
+    assert [r["migration"] for r in releases] == [None, None, None, "reversible"]
     assert not (tmp_path / "state" / "sandbox").exists()  # the rehearsal took its sandbox down
