@@ -36,7 +36,9 @@ def _step_rows(record: ReleaseRecord, events: list[Event]) -> list[str]:
         if event.kind not in ("intent", "outcome"):
             continue
         what = str(event.detail.get("description") or event.action)
-        extra = event.detail.get("undone") or ""
+        # What the runbook's steps found: a swap undone, the backup's check, the migration's output.
+        extra = " ".join(str(event.detail[key]) for key in ("undone", "verified", "location", "output")
+                         if event.detail.get(key)).replace("\n", " / ")  # fmt: skip
         state = "started" if event.kind == "intent" else "done"
         offset = f"+{event.at - record.started_at:.1f} s"
         rows.append(f"| {_when(event.at)} | {offset} | {state} | {what} | {extra} |")
@@ -47,7 +49,8 @@ def _gate_rows(events: list[Event]) -> list[str]:
     rows = []
     for event in (e for e in events if e.kind == "gate"):
         detail = event.detail
-        where = f"{detail['percent']}%" if detail.get("percent") not in (None, 100) else "production"
+        percent = detail.get("percent")
+        where = "staging" if percent == 0 else f"{percent}%" if percent not in (None, 100) else "production"
         reasons = "; ".join(detail.get("reasons") or []) or "-"
         p_value = detail.get("p_value")
         rows.append(

@@ -406,8 +406,8 @@ class Engine:
     # -- the runbook's steps ---------------------------------------------------------------------
 
     def _preflight(self, record: ReleaseRecord | None, action: Action, migration_pending: bool) -> None:
-        """Before anything changes: the secrets are there, and what a migration needs is described."""
-        self._intent(record, action)
+        """Before anything changes, and before a new release is journaled: the secrets are there,
+        and what a migration needs is described. Its outcome is journaled with the release."""
         try:
             required = self.settings.required_secrets.get(self.service, ())
             runbook.check_secrets(self.targets.secrets, required, self.targets.slots)
@@ -417,7 +417,6 @@ class Engine:
             self.journal.record(self.environment, self.service, "note", action.step.value,
                                 record.id if record else None, refused=str(error))  # fmt: skip
             raise
-        self._outcome(record, action)
 
     def _migration_prerequisites(self) -> None:
         migrations = self.settings.migrations
@@ -595,13 +594,16 @@ class Engine:
             pending = self._migration_pending(record, migration)
             actions = self.plan_step(live, target, percent, pending)
             self.targets.slots.preflight()
-            if actions and actions[0].step is Step.PREFLIGHT:
-                self._preflight(record, actions[0], migration_pending=pending)
+            preflight = actions[0] if actions and actions[0].step is Step.PREFLIGHT else None
+            if preflight is not None:
+                self._preflight(record, preflight, migration_pending=pending)
             if record is None:
                 record = self.journal.start_release(
                     self.environment, self.service, target, previous_version=live.production.version,
                     migration=migration,
                 )  # fmt: skip
+            if preflight is not None:
+                self._outcome(record, preflight)
             bakes = self._execute(record, actions, hold)
             if percent == 100:
                 self._finish(record, Outcome.PROMOTED)

@@ -256,7 +256,10 @@ def test_the_team_hears_of_every_step_even_when_its_webhook_fails(
     assert result.returncode == 4, result.stdout + result.stderr
     assert canary_share(world, "web") == 0.0 and serving(world, "web")[0] == "1.0.0"
     messages = [json.loads(request.get_data())["text"] for request, _ in httpserver.log]
-    assert messages[0] == "staging/web 6.6.6: done: deploy 6.6.6 to the staging slot"
+    assert messages[:2] == [
+        "staging/web 6.6.6: done: pre-flight: secrets present, references resolved",
+        "staging/web 6.6.6: done: deploy 6.6.6 to the staging slot",
+    ]
     assert any(text.startswith("staging/web 6.6.6: gate on canary 10% [fail]") for text in messages)
     assert messages[-1] == "staging/web 6.6.6: release rolled_back"
     fields = json.loads(httpserver.log[0][0].get_data())["blocks"][1]["fields"]

@@ -62,6 +62,7 @@ def test_the_first_step_runs_the_runbook_in_order(world: FakeWorld, journal: Jou
     assert result.release is not None and result.release.migration is Migration.REVERSIBLE
     events = journal.events(result.release.id)
     order = [e.action for e in events if e.kind == "outcome"]
+    assert order[0] == "pre-flight"  # journaled with the release it let through
     assert order.index("backup") < order.index("migrate") < order.index("deploy")
     migrate = next(e for e in events if e.kind == "outcome" and e.action == "migrate")
     assert migrate.detail["output"] == "migrated to 2.0.0"

@@ -90,6 +90,7 @@ def test_one_message_per_state_change(journal: Journal) -> None:
 
     states = [(n.state, n.verdict, str(n.weights)) for n in recorder.notices]
     assert states == [
+        ("done: pre-flight: secrets present, references resolved", None, "stable=1 canary=0"),
         ("done: deploy 2.0.0 to the staging slot", None, "stable=1 canary=0"),
         ("done: staging reports healthy, ready and 2.0.0 3 times in a row", None, "stable=1 canary=0"),
         ("done: weights stable=1 canary=0 -> stable=0.9 canary=0.1", None, "stable=0.9 canary=0.1"),
