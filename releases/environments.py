@@ -155,23 +155,14 @@ def _slots(settings: ReleaseSettings, targets: ServiceTargets, service: str, cli
     if isinstance(slots, AppServiceSlotPair):
         from azure.mgmt.web import WebSiteManagementClient
 
+        from releases.targets import azure_auth
         from releases.targets.app_service import AppServiceSlots
 
         credential = clients.azure_credential()
-        scope = clouds.azure_resource_manager.rstrip("/") + "/.default"
-        client = WebSiteManagementClient(
-            credential,
-            slots.subscription_id,
-            base_url=clouds.azure_resource_manager,
-            credential_scopes=[scope],
-            retry_total=3,
-            connection_timeout=clouds.request_timeout_seconds,
-            read_timeout=clouds.request_timeout_seconds,
-            polling_interval=5,
-        )
-        return AppServiceSlots(
-            slots, targets.health, client, credential, scope, _policy(clouds), clouds.swap_timeout_seconds
-        )
+        options = azure_auth.arm_client_options(clouds, polling_interval=5)
+        client = WebSiteManagementClient(credential, slots.subscription_id, **options)
+        return AppServiceSlots(slots, targets.health, client, credential, azure_auth.arm_scope(clouds),
+                               _policy(clouds), clouds.swap_timeout_seconds)  # fmt: skip
     assert isinstance(slots, KubernetesSlotPair)
     from releases.targets.kubernetes_colours import KubernetesSlots, api_client
 

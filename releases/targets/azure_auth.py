@@ -3,7 +3,7 @@ variables, workload or managed identity, `az login`), checked before a release c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from releases.errors import Refused
 from releases.settings import CloudSettings
@@ -18,6 +18,23 @@ def credential(settings: CloudSettings) -> TokenCredential:
     if settings.azure_disable_instance_discovery:
         return DefaultAzureCredential(disable_instance_discovery=True)
     return DefaultAzureCredential()
+
+
+def arm_scope(settings: CloudSettings) -> str:
+    return settings.azure_resource_manager.rstrip("/") + "/.default"
+
+
+def arm_client_options(settings: CloudSettings, polling_interval: float) -> dict[str, Any]:
+    """What every ARM management client of ours is built with: the configured ARM endpoint and its
+    token scope (sovereign and private clouds), azure-core's retries, our timeouts."""
+    return {
+        "base_url": settings.azure_resource_manager,
+        "credential_scopes": [arm_scope(settings)],
+        "retry_total": 3,
+        "connection_timeout": settings.request_timeout_seconds,
+        "read_timeout": settings.request_timeout_seconds,
+        "polling_interval": polling_interval,
+    }
 
 
 def summary(error: Exception) -> str:

@@ -27,17 +27,8 @@ class FlexibleServerBackups:
         from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
 
         self.target = target
-        scope = clouds.azure_resource_manager.rstrip("/") + "/.default"
-        self.client = PostgreSQLManagementClient(
-            credential,
-            target.subscription_id,
-            base_url=clouds.azure_resource_manager,
-            credential_scopes=[scope],
-            retry_total=3,
-            connection_timeout=clouds.request_timeout_seconds,
-            read_timeout=clouds.request_timeout_seconds,
-            polling_interval=clouds.backup_polling_seconds,
-        )
+        options = azure_auth.arm_client_options(clouds, clouds.backup_polling_seconds)
+        self.client = PostgreSQLManagementClient(credential, target.subscription_id, **options)
 
     def backup(self, name: str, timeout: float) -> Backup:
         from azure.core.exceptions import AzureError
