@@ -28,7 +28,7 @@ from pathlib import Path
 from releases import deployment_log, gates, runbook
 from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable, VerificationFailed
 from releases.gates import BakeResult, Progress
-from releases.journal import Journal
+from releases.journal import Event, Journal
 from releases.lock import LockHolder, ReleaseLock, current_holder
 from releases.model import LiveState, Migration, Outcome, Pool, ReleaseRecord, Weights
 from releases.notify import Notice, Notifier, Silent
@@ -75,6 +75,11 @@ class Status:
     live: LiveState
     release: ReleaseRecord | None
     lock: LockHolder | None
+
+
+def _done(events: list[Event], step: Step) -> list[Event]:
+    """The journaled outcomes of `step` among a release's events."""
+    return [event for event in events if event.kind == "outcome" and event.action == step.value]
 
 
 def validate_percent(percent: int) -> int:
@@ -482,9 +487,9 @@ class Engine:
         if record.migration is not Migration.IRREVERSIBLE:
             return None
         events = self.journal.events(record.id)
-        if not any(e.kind == "outcome" and e.action == Step.MIGRATE.value for e in events):
+        if not _done(events, Step.MIGRATE):
             return None
-        backups = [e for e in events if e.kind == "outcome" and e.action == Step.BACKUP.value]
+        backups = _done(events, Step.BACKUP)
         return str(backups[-1].detail.get("restore", "")) if backups else "(no backup was journaled)"
 
     def _promote(self, record: ReleaseRecord, swap: Action, reset: Action | None) -> None:
@@ -524,11 +529,8 @@ class Engine:
         self, record: ReleaseRecord, action: Action, failures: tuple[str, ...], hold: bool
     ) -> None:
         reasons = "; ".join(failures)
-        where = (
-            "after promotion"
-            if action.percent == 100 or action.step is Step.VERIFY
-            else (f"at {action.percent}%")
-        )
+        promoted = action.step is Step.VERIFY or action.percent == 100  # the verify bake, the smoke test
+        where = "after promotion" if promoted else f"at {action.percent}%"
         if hold:
             raise GateFailed(
                 f"gate failed {where}: {reasons}. Holding as asked (--hold): traffic is unchanged; "
@@ -627,8 +629,7 @@ class Engine:
             return False
         if record is None:
             return True
-        events = self.journal.events(record.id)
-        return not any(e.kind == "outcome" and e.action == Step.MIGRATE.value for e in events)
+        return not _done(self.journal.events(record.id), Step.MIGRATE)
 
     def _already_promoted(self, live: LiveState, percent: int, version: str | None) -> Result | None:
         """Promoting a release that is already promoted is a no-op, not an error."""
