@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from releases.sandbox.demo_app import FAULT_HEADER, VERSION_HEADER
+from releases.sandbox.state import FAULT_HEADER, VERSION_HEADER
 
 REQUEST_TIMEOUT_SECONDS = 5.0
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import yaml
 
 from releases.model import Pool
-from releases.sandbox.demo_app import POOL_HEADER
-from releases.sandbox.state import INITIAL_PRODUCTION, Layout, SandboxState
+from releases.sandbox.state import INITIAL_PRODUCTION, POOL_HEADER, Layout, SandboxState
 from releases.topology import (
     HAProxyRouter,
     PrometheusMetrics,

@@ -17,9 +17,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
 from releases.errors import Refused
 
 LOOPBACK = "127.0.0.1"
@@ -100,6 +97,9 @@ class Postgres:
     def create_app_database(self) -> str:
         """The app's role (which may create scratch databases, for backup verification) and
         database; returns its `DATABASE_URL`."""
+        import psycopg  # here: `invoke status` reads the sandbox without loading a database driver
+        from psycopg import sql
+
         password = secrets.token_urlsafe(24)
         with psycopg.connect(host=str(self.data_dir), port=self.port, user=SUPERUSER, dbname="postgres",
                              autocommit=True) as connection:  # fmt: skip

@@ -29,10 +29,8 @@ import psycopg
 import redis
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
-# HAProxy names the server (the pool) it picked in this header (`http-send-name-header`).
-POOL_HEADER = "X-Pool"
-FAULT_HEADER = "X-Fault-Injected"
-VERSION_HEADER = "X-App-Version"
+from releases.sandbox.state import FAULT_HEADER, POOL_HEADER, VERSION_HEADER
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 
 

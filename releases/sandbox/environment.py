@@ -16,7 +16,7 @@ from packaging.version import Version
 
 from releases.errors import BadInput, Refused
 from releases.model import Pool
-from releases.sandbox import configs, datastores, migrate, processes
+from releases.sandbox import configs, datastores, processes
 from releases.sandbox.secrets import SandboxSecrets
 from releases.sandbox.state import (
     BASELINE_VERSION,
@@ -188,6 +188,8 @@ class Sandbox:
     def _start_datastores(self, state: SandboxState) -> None:
         """Postgres with the app's database at its first version (1.0.0: a table with rows, so
         backups have something to prove), Redis, and their URLs in the secret store."""
+        from releases.sandbox import migrate  # loads the database driver: only when starting
+
         postgres = datastores.Postgres(Path(state.postgres_bin_dir), Path(state.postgres_data),
                                        state.postgres_port)  # fmt: skip
         postgres.initialise()

@@ -13,6 +13,11 @@ COLOURS = ("blue", "green")
 # At start-up `blue` is every service's production slot and `green` its staging slot.
 INITIAL_PRODUCTION = "blue"
 BASELINE_VERSION = "1.0.0"
+# Headers between HAProxy, the demo app and the load generator: HAProxy names the server (the
+# pool) it picked (`http-send-name-header`); the app names its version and marks injected faults.
+POOL_HEADER = "X-Pool"
+FAULT_HEADER = "X-Fault-Injected"
+VERSION_HEADER = "X-App-Version"
 
 
 class _State(BaseModel):
