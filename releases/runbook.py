@@ -55,21 +55,29 @@ def _tail(text: str, secret: str) -> str:
     return "\n".join(lines[-OUTPUT_TAIL_LINES:])
 
 
+def _run(
+    command: tuple[str, ...], variables: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """A configured command with `variables` added to our environment, its output captured."""
+    return subprocess.run(
+        list(command),
+        env={**os.environ, **variables},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def run_migration(settings: Migrations, database_url: SecretStr, version: str) -> MigrationRun:
     """Run the migration command once, with `DATABASE_URL` and `RELEASE_VERSION`. A failure (exit
     status, timeout, command not found) raises `GateFailed`: nothing has been deployed yet."""
     url = database_url.get_secret_value()
-    environment = {**os.environ, "DATABASE_URL": url, "RELEASE_VERSION": version}
     started = time.monotonic()
     try:
-        completed = subprocess.run(
-            list(settings.command),
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=settings.timeout_seconds,
-            check=False,
+        completed = _run(
+            settings.command, {"DATABASE_URL": url, "RELEASE_VERSION": version}, settings.timeout_seconds
         )
     except FileNotFoundError:
         raise GateFailed(
@@ -119,15 +127,7 @@ def _smoke_command(slots: SlotPair, smoke: SmokeTests, staging: bool, which: str
         return [f"the smoke command needs the {which} slot's URL, which this slot pair does not have; "
                 "use HTTP checks (smoke.checks) instead"]  # fmt: skip
     try:
-        completed = subprocess.run(
-            list(smoke.command),
-            env={**os.environ, "SMOKE_URL": url},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=smoke.timeout_seconds,
-            check=False,
-        )
+        completed = _run(smoke.command, {"SMOKE_URL": url}, smoke.timeout_seconds)
     except FileNotFoundError:
         return [f"the smoke command {smoke.command[0]!r} was not found"]
     except subprocess.TimeoutExpired:

@@ -165,7 +165,7 @@ class Sandbox:
         self._start_datastores(state)
         for service, ports in state.services.items():
             for colour, slot in ports.slots.items():
-                self._launch(state, _slot_name(service, colour), _app_argv(service, colour, slot), slot.port)
+                self._launch_slot(state, service, colour, slot)
         self._launch(
             state, "haproxy", ["haproxy", "-db", "-f", str(layout.haproxy_config)], state.runtime_api_port
         )
@@ -204,12 +204,21 @@ class Sandbox:
         store.put("REDIS_URL", redis_url)
         store.put("SESSION_SECRET", secrets.token_urlsafe(32))
 
+    def _launch_slot(self, state: SandboxState, service: str, colour: str, slot: SlotProcess) -> None:
+        """A slot process gets the secret store's values in its environment, as App Service
+        resolves a slot's Key Vault references when the slot starts."""
+        argv = _app_argv(service, colour, slot)
+        self._launch(state, _slot_name(service, colour), argv, slot.port, env=self.secrets.values())
+
     def _launch(
-        self, state: SandboxState, name: str, argv: list[str], port: int, user: str | None = None
+        self,
+        state: SandboxState,
+        name: str,
+        argv: list[str],
+        port: int,
+        user: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> ProcessRecord:
-        # Slot processes get the secret store's values, as App Service resolves a slot's Key Vault
-        # references when it starts.
-        env = self.secrets.values() if name not in ("postgres", "redis", "haproxy", "prometheus") else None
         record = processes.start(argv, self.layout.logs / f"{name}.log", env=env, user=user)
         state.processes[name] = record
         self.layout.write(state)
@@ -290,4 +299,4 @@ class Sandbox:
         if name in state.processes:
             processes.stop(state.processes[name])
         state.services[service].slots[colour] = slot
-        self._launch(state, name, _app_argv(service, colour, slot), slot.port)
+        self._launch_slot(state, service, colour, slot)
