@@ -413,8 +413,10 @@ class Engine:
     def _preflight(self, record: ReleaseRecord | None, action: Action, migration_pending: bool) -> None:
         """Before anything changes, and before a new release is journaled: the secrets are there,
         and what a migration needs is described. Its outcome is journaled with the release."""
+        required = self.settings.required_secrets.get(self.service, ())
+        if migration_pending:  # the migration reads its DATABASE_URL from the store: required too
+            required = tuple(dict.fromkeys((*required, self.settings.migrations.database_url_secret)))
         try:
-            required = self.settings.required_secrets.get(self.service, ())
             runbook.check_secrets(self.targets.secrets, required, self.targets.slots)
             if migration_pending:
                 self._migration_prerequisites()
@@ -434,12 +436,6 @@ class Engine:
             raise Refused(
                 f"the release carries a migration but {self.service} in {self.environment} describes no "
                 "database to back up first (the topology's `database`); nothing was changed"
-            )
-        store = self.targets.secrets
-        if store is None or migrations.database_url_secret not in store.names():
-            raise Refused(
-                f"the migration needs the secret {migrations.database_url_secret} (its DATABASE_URL), "
-                "which the secret store does not hold; nothing was changed"
             )
 
     def _back_up(self, record: ReleaseRecord, action: Action) -> None:

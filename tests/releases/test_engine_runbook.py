@@ -193,3 +193,12 @@ def test_a_reversible_migration_rolls_back_as_usual(world: FakeWorld, journal: J
     engine.release(10, "2.0.0", migration=Migration.REVERSIBLE)
     engine.rollback()
     assert world.router.weights.matches(Weights.all_stable())
+
+
+def test_a_migration_requires_its_database_url_in_the_store(world: FakeWorld, journal: Journal) -> None:
+    del world.secrets.values["DATABASE_URL"]
+    settings = RUNBOOK.model_copy(update={"required_secrets": {"web": ("SESSION_SECRET",)}})
+    with pytest.raises(Refused, match=r"missing from the fake store: DATABASE_URL\. Nothing was changed"):
+        engine_for(world, journal, settings).release(10, "2.0.0", migration=Migration.REVERSIBLE)
+    assert world.database.backups == [] and journal.releases() == []
+    assert_nothing_moved(world)
