@@ -46,7 +46,9 @@ class PgDumpBackups:
     def backup(self, name: str, timeout: float) -> Backup:
         url = self.secrets.value(self.url_secret).get_secret_value()
         params = conninfo_to_dict(url)
-        environment = {name: str(params[key]) for key, name in LIBPQ_VARIABLES.items() if key in params}
+        environment = {
+            variable: str(params[key]) for key, variable in LIBPQ_VARIABLES.items() if key in params
+        }
         file = Path(self.target.backups_dir) / f"{name}.dump"
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
@@ -55,11 +57,17 @@ class PgDumpBackups:
             problem = error.strerror or type(error).__name__
             raise Refused(f"cannot write the backup {file} ({problem}); nothing was migrated") from None
         deadline = time.monotonic() + timeout
-        # Custom format: compressed, and pg_restore can restore it selectively or with --clean.
-        self._run("pg_dump", ["--format=custom", "--compress=6", f"--file={file}"], environment, deadline)
         scratch = f"verify_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
-            source = _row_counts(connection)
+            # The counts and the dump read one snapshot, so writes while the backup runs cannot make
+            # a good backup look wrong (or a bad one right).
+            with connection.transaction():
+                connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                (snapshot,) = connection.execute("SELECT pg_export_snapshot()").fetchone() or ("",)
+                source = _row_counts(connection)
+                # Custom format: compressed, and pg_restore can restore it selectively or with --clean.
+                dump = ["--format=custom", "--compress=6", f"--file={file}", f"--snapshot={snapshot}"]
+                self._run("pg_dump", dump, environment, deadline)
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
             try:
                 self._run("pg_restore", ["--exit-on-error", "--no-owner", f"--dbname={scratch}", str(file)],
