@@ -1,8 +1,8 @@
 """Key Vault as an environment's secret store (`azure-keyvault-secrets`).
 
 Secrets are named as the app's settings name them (DATABASE_URL); Key Vault allows no underscore,
-so the vault holds `database-url` (the infrastructure writes them under the same rule,
-`infra/azure/key_vault.py`). The pre-flight lists names only (a disabled secret counts as absent:
+so the vault holds `database-url` (`secret_name`, the rule the infrastructure also writes them
+by, `infra/azure/app_secrets.py`). The pre-flight lists names only (a disabled secret counts as absent:
 App Service cannot resolve a reference to it); a value is read only for the migration's
 `DATABASE_URL`.
 """
