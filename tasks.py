@@ -1,7 +1,8 @@
 """Operator tasks. Thin on purpose: parse arguments, call the library, show the result.
 
 Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 refused with nothing changed (lock held,
-precondition not met, sandbox not running), 4 a gate failed (rolled back, or held with --hold).
+precondition not met, sandbox not running, lock taken over), 4 a gate failed (rolled back, or held
+with --hold), 5 held (the gate could not judge), 130 / 143 interrupted by SIGINT / SIGTERM.
 
 Release tasks import nothing from Pulumi or any cloud SDK: `invoke status` must stay fast.
 """
@@ -99,13 +100,20 @@ def _settings(c: Context) -> ReleaseSettings:
 
 @contextmanager
 def _operator_errors() -> Iterator[None]:
-    """Domain errors become a message and their exit code; anything else is a bug (exit 1)."""
-    from releases.errors import ReleaseError
+    """Domain errors become a message and their exit code; anything else is a bug (exit 1).
+    SIGTERM unwinds like Ctrl-C, so the engine can journal either (exit 130 / 143)."""
+    from releases import signals
+    from releases.errors import ReleaseError, Terminated
 
     try:
-        yield
+        with signals.interruptible():
+            yield
     except ReleaseError as error:
         raise Exit(f"{type(error).__name__.lower()}: {error}", code=error.exit_code) from None
+    except (KeyboardInterrupt, Terminated) as interruption:  # outside any release step
+        raise Exit(
+            f"interrupted by {signals.signal_name(interruption)}", code=signals.exit_code(interruption)
+        ) from None
 
 
 def _journal(settings: ReleaseSettings) -> Journal:
@@ -198,6 +206,8 @@ def _console() -> Any:
         "topology": "a release_targets JSON file to use instead of the stack output (cloud environments)",
         "migration": "the release carries a migration: reversible or irreversible (first step only); "
         "it runs once, after a verified backup, before the version is deployed",
+        "force": "with --percent 100: promote although the current step's gate did not pass (needs --reason)",
+        "reason": "why: journaled with the release (and required by --force)",
     }
 )
 def release(
@@ -212,6 +222,8 @@ def release(
     hold: bool = False,
     topology: str = "",
     migration: str = "",
+    force: bool = False,
+    reason: str = "",
 ) -> None:
     """Move a release one step (--percent N) or all the way (--auto), with health and metric gates."""
     from releases.console import ConsoleProgress, describe_result, plan_table
@@ -232,9 +244,13 @@ def release(
             _confirm(engine, yes, f"releasing {engine.service}")
         try:
             if step is None:
-                results = engine.auto(version or None, hold, dry_run, declared)
+                results = engine.auto(version or None, hold, dry_run, declared, reason.strip() or None)
             else:
-                results = [engine.release(step, version or None, hold, dry_run, declared)]
+                results = [
+                    engine.release(
+                        step, version or None, hold, dry_run, declared, force, reason.strip() or None
+                    )
+                ]
         finally:
             progress.close()
         for result in results:
@@ -252,13 +268,15 @@ def release(
         "yes": "do not ask for confirmation (production asks otherwise)",
         "topology": "a release_targets JSON file to use instead of the stack output (cloud environments)",
         "past_migration": "roll back past an irreversible migration (only once the database is restored)",
+        "reason": "why: journaled with the release",
     }
 )
 def rollback(
     c: Context, env: str = "", service: str = "", dry_run: bool = False, yes: bool = False,
-    topology: str = "", past_migration: bool = False,
+    topology: str = "", past_migration: bool = False, reason: str = "",
 ) -> None:  # fmt: skip
-    """Put all traffic back on the previous version: weights to stable, and a swap back if promoted."""
+    """Put all traffic back on the previous version: weights to stable, and a swap back if promoted.
+    Works while a release runs in another shell: it takes the lock over, and that release stops."""
     from releases.console import describe_result, plan_table
 
     console = _console()
@@ -266,7 +284,9 @@ def rollback(
         engine = _engine(c, env, service, topology_file=topology)
         if not dry_run:
             _confirm(engine, yes, f"rolling back {engine.service}")
-        result = engine.rollback(dry_run=dry_run, past_migration=past_migration)
+        result = engine.rollback(
+            dry_run=dry_run, past_migration=past_migration, reason=reason.strip() or None
+        )
         if result.actions:
             title = "plan (dry run, nothing changed)" if dry_run else "rolled back"
             console.print(plan_table(result.actions, f"{engine.environment}/{engine.service}: {title}"))
@@ -483,8 +503,8 @@ def sandbox_up(c: Context) -> None:
     """Start HAProxy, Prometheus and two slot processes per service on 127.0.0.1 (idempotent)."""
     with _operator_errors():
         settings = _settings(c)
-        _sandbox(c).up()
-        _journal(settings).abandon_in_flight("sandbox")
+        if _sandbox(c).up().started:  # a running sandbox is left as it is, releases included
+            _journal(settings).abandon_in_flight("sandbox")
     _console().print(_sandbox_table(c))
 
 

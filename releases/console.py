@@ -13,6 +13,7 @@ from rich.table import Table
 
 from releases.engine import Action, Result, Status
 from releases.gates import Analysis, Progress
+from releases.lock import LockHolder
 from releases.model import ReleaseRecord, SlotHealth
 
 if TYPE_CHECKING:
@@ -39,8 +40,10 @@ def describe_result(result: Result) -> str:
     record = result.release
     if record is None:
         return "nothing to do"
-    state = record.outcome.value if record.outcome else f"in flight at {record.last_percent or 0}%"
-    return f"release {record.id}: {record.version} (replacing {record.previous_version}) is {state}"
+    return (
+        f"release {record.id}: {record.version} (replacing {record.previous_version}) is "
+        f"{record.describe_state()}"
+    )
 
 
 def _slot(slot: SlotHealth) -> str:
@@ -57,8 +60,7 @@ def status_table(statuses: list[Status]) -> Table:
         record = status.release
         release = "-"
         if record is not None:
-            state = record.outcome.value if record.outcome else f"in flight, {record.last_percent or 0}%"
-            release = f"{record.version} {state}"
+            release = f"{record.version} {record.describe_state()}"
         lock = status.lock.describe() if status.lock else "free"
         table.add_row(status.service, str(status.live.weights), _slot(status.live.production),
                       _slot(status.live.staging), release, lock)  # fmt: skip
@@ -76,8 +78,25 @@ def _record(record: ReleaseRecord | None) -> dict[str, Any] | None:
         "started_at": record.started_at,
         "finished_at": record.finished_at,
         "outcome": record.outcome.value if record.outcome else None,
+        "state": record.state.value,
+        "hold": record.hold.value if record.hold else None,
+        "hold_detail": record.hold_detail,
         "last_percent": record.last_percent,
         "migration": record.migration.value if record.migration else None,
+        "reason": record.reason,
+    }
+
+
+def _lock(holder: LockHolder | None) -> dict[str, Any] | None:
+    if holder is None:
+        return None
+    return {
+        "owner": holder.owner,
+        "host": holder.host,
+        "pid": holder.pid,
+        "token": holder.token,
+        "acquired_at": holder.acquired_at,
+        "lease_seconds_left": holder.lease_left(),
     }
 
 
@@ -95,7 +114,7 @@ def status_document(statuses: list[Status]) -> dict[str, Any]:
                 "production": _slot_document(status.live.production),
                 "staging": _slot_document(status.live.staging),
                 "release": _record(status.release),
-                "lock": status.lock.describe() if status.lock else None,
+                "lock": _lock(status.lock),
             }
             for status in statuses
         },
@@ -112,7 +131,7 @@ def history_table(records: list[ReleaseRecord]) -> Table:
         table.add_column(column)
     for r in records:
         table.add_row(_when(r.started_at), r.environment, r.service, r.version, r.previous_version or "-",
-                      r.operator, r.outcome.value if r.outcome else "in flight",
+                      r.operator, r.describe_state(),
                       str(r.last_percent) if r.last_percent is not None else "-")  # fmt: skip
     return table
 

@@ -10,8 +10,17 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from releases.journal import Event, Journal
+from releases.journal import Event, EventKind, Journal, Note
 from releases.model import ReleaseRecord
+from releases.plan import Step
+
+
+def label(action: str) -> str:
+    """What people read for a journaled action id."""
+    try:
+        return Step(action).label
+    except ValueError:  # a Note id
+        return action.replace("-", " ")
 
 
 def _when(at: float) -> str:
@@ -33,13 +42,13 @@ def _milliseconds(value: object) -> str:
 def _step_rows(record: ReleaseRecord, events: list[Event]) -> list[str]:
     rows = []
     for event in events:
-        if event.kind not in ("intent", "outcome"):
+        if event.kind not in (EventKind.INTENT, EventKind.OUTCOME):
             continue
-        what = str(event.detail.get("description") or event.action)
+        what = str(event.detail.get("description") or label(event.action))
         # What the runbook's steps found: a swap undone, the backup's check, the migration's output.
         extra = " ".join(str(event.detail[key]) for key in ("undone", "verified", "location", "output")
                          if event.detail.get(key)).replace("\n", " / ")  # fmt: skip
-        state = "started" if event.kind == "intent" else "done"
+        state = "started" if event.kind is EventKind.INTENT else "done"
         offset = f"+{event.at - record.started_at:.1f} s"
         rows.append(f"| {_when(event.at)} | {offset} | {state} | {what} | {extra} |")
     return rows
@@ -47,14 +56,14 @@ def _step_rows(record: ReleaseRecord, events: list[Event]) -> list[str]:
 
 def _gate_rows(events: list[Event]) -> list[str]:
     rows = []
-    for event in (e for e in events if e.kind == "gate"):
+    for event in (e for e in events if e.kind is EventKind.GATE):
         detail = event.detail
         percent = detail.get("percent")
         where = "staging" if percent == 0 else f"{percent}%" if percent not in (None, 100) else "production"
         reasons = "; ".join(detail.get("reasons") or []) or "-"
         p_value = detail.get("p_value")
         rows.append(
-            f"| {_when(event.at)} | {event.action} at {where} | {detail.get('verdict')} | "
+            f"| {_when(event.at)} | {label(event.action)} at {where} | {detail.get('verdict')} | "
             f"{_count(detail.get('requests'))} | "
             f"{_percent(detail.get('error_rate'))} | {_milliseconds(detail.get('p95_seconds'))} | "
             f"{f'{p_value:.3g}' if isinstance(p_value, int | float) else '-'} | {reasons} |"
@@ -64,16 +73,18 @@ def _gate_rows(events: list[Event]) -> list[str]:
 
 def render(record: ReleaseRecord, events: list[Event]) -> str:
     finished = record.finished_at or (events[-1].at if events else record.started_at)
-    undelivered = [e for e in events if e.kind == "note" and e.action == "notify"]
+    undelivered = [e for e in events if e.kind is EventKind.NOTE and e.action == Note.NOTIFY]
+    state = record.describe_state()
     lines = [
-        f"# {record.environment}/{record.service} {record.version}: {record.outcome or 'in flight'}",
+        f"# {record.environment}/{record.service} {record.version}: {state}",
         "",
         f"- Release: `{record.id}`",
         f"- Version: {record.version} (replacing {record.previous_version or 'nothing'})",
         f"- Operator: {record.operator}",
         f"- Started: {_when(record.started_at)}",
         f"- Finished: {_when(finished)} ({finished - record.started_at:.1f} s)",
-        f"- Outcome: **{record.outcome or 'in flight'}**",
+        f"- Outcome: **{state}**",
+        *([f"- Reason: {record.reason}"] if record.reason else []),
         "",
         "## Steps",
         "",

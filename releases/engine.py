@@ -1,60 +1,64 @@
 """The release engine: observe -> plan -> act -> verify (DESIGN.md sections 3 and 5).
 
-Every command reads the live state first and derives what to do from it, so running a command
-twice changes nothing the second time and rerunning after a crash continues from wherever the
-world actually is. The journal supplies what the world cannot tell: which version is being
-released and which version it replaces.
+Every command reads the live state first and derives what to do from it (releases/plan.py, a
+pure planner), so running a command twice changes nothing the second time and rerunning after a
+crash continues from wherever the world actually is. The executor below runs exactly the planned
+actions, one function per step kind. The journal supplies what the world cannot tell: which
+version is being released, what it replaces, what the gates said, why a release is held.
 
 A release of V:  pre-flight (secrets) -> [backup -> migrate] -> deploy V to staging -> health gate
 -> smoke test staging -> canary 10% -> bake -> 50% -> bake -> promote (swap, then at once weights
 back to stable) -> smoke test production -> verify bake -> promoted.
-A failed gate rolls back: before the swap one weight write; after it a swap back; past an
-irreversible migration it holds instead and prints the restore procedure.
 
-Every state change (an action's outcome, a gate's verdict, the release's end) is journaled and
-announced to the team through the notifier; an announcement that fails is journaled and changes
-nothing else (releases/notify.py).
+States (releases/model.py ReleaseState): in flight at N%; held (a gate failed with --hold or past
+an irreversible migration, evidence inconclusive, health failed before traffic, interrupted);
+promoted; rolled back; aborted (closed at 0% for a newer version); abandoned (sandbox torn down).
+From every state `release` or `rollback` moves on.
+
+Safety under faults:
+- Each command holds the release lock for its whole run (`auto` too: it walks one release, bound to
+  its id, and never starts another). The lock's fencing token is checked by every journal write,
+  and every action is journaled before it runs, so a holder that lost the lock stops before it
+  changes anything more; between writes it checks every analysis interval.
+- `rollback` takes the lock over from a running release (journaled with both holders).
+- SIGINT/SIGTERM: the interruption is journaled, the release held, the lock released, and the
+  operator told where traffic is and how to go on (exit 130/143).
+
+Every state change is journaled and announced through the notifier; an announcement that fails is
+journaled and changes nothing else (releases/notify.py).
 """
 
 from __future__ import annotations
 
-import enum
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from releases import deployment_log, gates, runbook
-from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable, VerificationFailed
-from releases.gates import BakeResult, Progress
-from releases.journal import Event, Journal
+from releases import deployment_log, gates, runbook, signals
+from releases.errors import (
+    BadInput,
+    GateFailed,
+    Held,
+    Interrupted,
+    JournalUnavailable,
+    Refused,
+    Superseded,
+    TargetUnavailable,
+    Terminated,
+    VerificationFailed,
+)
+from releases.gates import BakeResult, Progress, Verdict
+from releases.journal import Event, EventKind, Journal, Note
 from releases.lock import LockHolder, ReleaseLock, current_holder
-from releases.model import LiveState, Migration, Outcome, Pool, ReleaseRecord, Weights
+from releases.model import HoldReason, LiveState, Migration, Outcome, Pool, ReleaseRecord, Weights
 from releases.notify import Notice, Notifier, Silent
+from releases.plan import Action, Step, plan_rollback, plan_step
 from releases.settings import EnvironmentSettings
 from releases.targets.base import Targets
 
-
-class Step(enum.StrEnum):
-    PREFLIGHT = "pre-flight"
-    BACKUP = "backup"
-    MIGRATE = "migrate"
-    DEPLOY = "deploy"
-    HEALTH = "health gate"
-    WEIGHTS = "set weights"
-    BAKE = "bake"
-    SWAP = "swap slots"
-    SMOKE = "smoke test"
-    VERIFY = "verify"
-
-
-@dataclass(frozen=True)
-class Action:
-    step: Step
-    description: str
-    weights: Weights | None = None
-    percent: int | None = None
+__all__ = ["Action", "Engine", "Result", "Status", "Step", "validate_percent"]
 
 
 @dataclass
@@ -77,9 +81,19 @@ class Status:
     lock: LockHolder | None
 
 
+@dataclass
+class _Run:
+    """What an interruption needs to know: the release and the action under way."""
+
+    lock: ReleaseLock
+    record: ReleaseRecord | None = None
+    action: Action | None = None
+    rolling_back: bool = False
+
+
 def _done(events: list[Event], step: Step) -> list[Event]:
     """The journaled outcomes of `step` among a release's events."""
-    return [event for event in events if event.kind == "outcome" and event.action == step.value]
+    return [event for event in events if event.kind is EventKind.OUTCOME and event.action == step]
 
 
 def validate_percent(percent: int) -> int:
@@ -115,8 +129,8 @@ class Engine:
         self.sleep = sleep
         self.notifier = notifier or Silent()
         self.reports_dir = reports_dir  # where each finished release's deployment log goes
-        self._lock: ReleaseLock | None = None
-        # The traffic split as last read or written, for announcements (no extra router reads).
+        # The traffic split as last read or written, for announcements and for saying where traffic
+        # is after an interruption (no extra router reads).
         self._weights: Weights | None = None
 
     # -- observe ---------------------------------------------------------------------------------
@@ -140,21 +154,255 @@ class Engine:
             lock=current_holder(self.journal, self.environment, self.service),
         )
 
-    # -- plan ------------------------------------------------------------------------------------
+    # -- commands --------------------------------------------------------------------------------
 
-    def _in_flight(self) -> ReleaseRecord | None:
-        record = self.journal.latest_release(self.environment, self.service)
-        return record if record is not None and record.in_flight else None
+    def release(
+        self,
+        percent: int,
+        version: str | None = None,
+        hold: bool = False,
+        dry_run: bool = False,
+        migration: Migration | None = None,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> Result:
+        """Move the release to `percent` (100 promotes). Idempotent; resumes from the live state.
+        `migration` declares, on the first step, that the release runs a migration first.
+        Promoting when the current step's gate did not pass needs `force` and a `reason`."""
+        validate_percent(percent)
+        if force and not (reason or "").strip():
+            raise BadInput('--force needs --reason "why" (it is journaled with the release)')
+        if dry_run:
+            return self._plan_only(percent, version, migration, force)
+        with self._command() as run:
+            return self._step(run, percent, version, hold, migration, force, reason)
 
-    def _target_version(self, live: LiveState, version: str | None) -> tuple[str, ReleaseRecord | None]:
-        active = self._in_flight()
-        if active is not None:
-            if version is not None and version != active.version:
-                raise Refused(
-                    f"the release of {active.version} to {self.service} in {self.environment} is in flight "
-                    f"(at {active.last_percent or 0}%); finish it or `invoke rollback` before "
-                    f"releasing {version}"
+    def auto(
+        self,
+        version: str | None,
+        hold: bool = False,
+        dry_run: bool = False,
+        migration: Migration | None = None,
+        reason: str | None = None,
+    ) -> list[Result]:
+        """Walk the configured steps with their gates, from wherever the release is now. One lock
+        for the whole walk, one release: if it ends under this command (rolled back from another
+        shell), the walk stops; it never starts a new release."""
+        if dry_run:
+            live = self.observe()
+            target, _ = self._target_version(live, version, dry_run=True)
+            return [self._plan_only(self._remaining_steps(live, target)[0], target, migration, False)]
+        with self._command() as run:
+            live = self.observe()
+            target, record = self._target_version(live, version, dry_run=True)
+            results: list[Result] = []
+            for step in self._remaining_steps(live, target):
+                bound = run.record.id if run.record is not None else record.id if record else None
+                results.append(
+                    self._step(run, step, target, hold, migration, False, reason, release_id=bound)
                 )
+            return results
+
+    def rollback(
+        self, dry_run: bool = False, past_migration: bool = False, reason: str | None = None
+    ) -> Result:
+        """Put production back on the previous version and all traffic on stable, from any shell:
+        a release running elsewhere is taken over (its process stops at its next check). Past an
+        irreversible migration only with `past_migration` (the operator restored the database)."""
+        if dry_run:
+            live = self.observe()
+            record = self._rollback_target()
+            return Result(plan_rollback(live, record), record, executed=False)
+        with self._command(takeover=True) as run:
+            run.rolling_back = True
+            record = self._rollback_target()
+            run.record = record
+            restore = self._applied_irreversible_migration(record)
+            if restore is not None and not past_migration:
+                raise Refused(
+                    f"{record.version} ran an irreversible migration; {record.previous_version} may not "
+                    f"run on the migrated schema. Restore the database first:\n{restore}\nthen "
+                    "`invoke rollback --past-migration`. Nothing was changed"
+                )
+            actions = self._roll_back(run, record, reason)
+            previous = run.lock.previous
+            message = ""
+            if previous is not None:
+                message = (
+                    f"took the lock over from {previous.describe()}; that command stops at its next "
+                    f"check. Rolled back: production serves {record.previous_version}"
+                )
+            return Result(actions, record, executed=True, message=message)
+
+    # -- one command's lock, interruption and fencing ----------------------------------------------
+
+    @contextmanager
+    def _command(self, takeover: bool = False) -> Iterator[_Run]:
+        lock = ReleaseLock(
+            self.journal, self.environment, self.service, self.settings.lease_seconds, takeover
+        )
+        with lock:
+            run = _Run(lock)
+            try:
+                yield run
+            except (KeyboardInterrupt, Terminated) as interruption:
+                with signals.deferred():
+                    message = self._interrupted(run, interruption)
+                    lock.release()
+                raise Interrupted(message, signals.exit_code(interruption)) from None
+
+    def _guarded_sleep(self, seconds: float) -> None:
+        """The gates' sleep: after each wait, check that this command still holds the lock, so a
+        takeover (rollback from another shell) stops it within one interval."""
+        self.sleep(seconds)
+        self.journal.check_fence()
+
+    def _interrupted(self, run: _Run, interruption: BaseException) -> str:
+        """Journal the interruption and hold the release; say where traffic is and what next."""
+        name = signals.signal_name(interruption)
+        action = run.action
+        during = f" during {action.step.label} ({action.description})" if action else ""
+        record = run.record
+        lines = [f"interrupted by {name}{during}."]
+        if record is not None and record.in_flight:
+            try:
+                self.journal.record(
+                    self.environment,
+                    self.service,
+                    EventKind.NOTE,
+                    Note.INTERRUPTED,
+                    record.id,
+                    signal=name,
+                    step=action.step if action else None,
+                    percent=record.last_percent,
+                )
+                if not run.rolling_back:
+                    self.journal.hold(record, HoldReason.INTERRUPTED, f"{name}{during}")
+                lines.append("Journaled; the lock is released.")
+            except (Superseded, JournalUnavailable) as error:
+                lines.append(f"Not journaled: {error}.")
+        weights = self._weights
+        if weights is not None:
+            where = f"Traffic: {weights} ({weights.canary_share:.0%} on the canary"
+            if record is not None:
+                where += f", {record.version}"
+            lines.append(where + ").")
+        if action is not None and action.step in (Step.WEIGHTS, Step.PROMOTE, Step.SWAP_BACK):
+            lines.append(
+                "The interrupted write may or may not have landed: `invoke status` shows the live state."
+            )
+        if record is None:
+            lines.append("Nothing was changed.")
+        elif run.rolling_back:
+            lines.append("Rerun `invoke rollback` to finish rolling back.")
+        else:
+            percent = record.last_percent or (self.settings.steps[0] if self.settings.steps else 10)
+            lines.append(
+                f"Ways on: `invoke release --percent {percent}` resumes the step (its bake starts again), "
+                f"or `invoke rollback` returns all traffic to {record.previous_version}."
+            )
+        return " ".join(lines)
+
+    # -- one step of a release -------------------------------------------------------------------
+
+    def _plan_only(
+        self, percent: int, version: str | None, migration: Migration | None, force: bool
+    ) -> Result:
+        validate_percent(percent)
+        live = self.observe()
+        if done := self._already_promoted(live, percent, version):
+            return done
+        target, active = self._target_version(live, version, dry_run=True)
+        migration = self._migration(active, migration)
+        pending = self._migration_pending(active, migration)
+        actions = plan_step(live, target, percent, self.settings, pending)
+        if any(action.step is Step.PROMOTE for action in actions):
+            self._refuse_unjudged_promotion(active, live, force, None, dry_run=True)
+        return Result(actions, active, executed=False)
+
+    def _step(
+        self,
+        run: _Run,
+        percent: int,
+        version: str | None,
+        hold: bool,
+        migration: Migration | None,
+        force: bool,
+        reason: str | None,
+        release_id: str | None = None,
+    ) -> Result:
+        live = self.observe()
+        if done := self._already_promoted(live, percent, version):
+            return done
+        target, record = self._target_version(live, version, release_id=release_id)
+        run.record = record
+        migration = self._migration(record, migration)
+        pending = self._migration_pending(record, migration)
+        actions = plan_step(live, target, percent, self.settings, pending)
+        if any(action.step is Step.PROMOTE for action in actions):
+            self._refuse_unjudged_promotion(record, live, force, reason)
+        self.targets.slots.preflight()
+        preflight = next((action for action in actions if action.step is Step.PREFLIGHT), None)
+        if preflight is not None:
+            run.action = preflight
+            self._preflight(record, preflight, migration_pending=pending)
+        if record is None:
+            record = self.journal.start_release(
+                self.environment,
+                self.service,
+                target,
+                previous_version=live.production.version,
+                migration=migration,
+                reason=reason,
+            )
+            run.record = record
+        self.journal.resume(record)
+        if preflight is not None:
+            self._outcome(record, preflight)
+        if force and any(action.step is Step.PROMOTE for action in actions):
+            self.journal.record(
+                self.environment,
+                self.service,
+                EventKind.NOTE,
+                Note.FORCED,
+                record.id,
+                reason=reason,
+                percent=record.last_percent or 0,
+            )
+        bakes = self._execute(run, record, actions, hold)
+        if percent == 100:
+            self._finish(record, Outcome.PROMOTED)
+        return Result(actions, record, executed=True, bakes=bakes)
+
+    def _remaining_steps(self, live: LiveState, target: str) -> list[int]:
+        if live.production.version == target:
+            return [100]
+        current = round(live.weights.canary_share * 100) if live.staging.version == target else 0
+        return [step for step in self.settings.steps if step >= current]
+
+    def _target_version(
+        self, live: LiveState, version: str | None, release_id: str | None = None, dry_run: bool = False
+    ) -> tuple[str, ReleaseRecord | None]:
+        latest = self.journal.latest_release(self.environment, self.service)
+        if release_id is not None and (latest is None or latest.id != release_id or not latest.in_flight):
+            bound = self.journal.release(release_id)
+            state = bound.describe_state() if bound else "gone"
+            raise Refused(
+                f"the release {release_id} ended under this command ({state}); it is not restarted. "
+                "See `invoke status`"
+            )
+        active = latest if latest is not None and latest.in_flight else None
+        if active is not None and version is not None and version != active.version:
+            if not self._untouched_by_traffic(active, live):
+                raise Refused(
+                    f"the release of {active.version} to {self.service} in {self.environment} is "
+                    f"{active.describe_state()}; finish it or `invoke rollback` before releasing {version}"
+                )
+            if not dry_run:  # it never reached users: close it for the newer version
+                self.journal.finish(active, Outcome.ABORTED, superseded_by=version)
+                self._announce(active, f"release aborted for {version} (it never took traffic)")
+            active = None
+        if active is not None:
             return active.version, active
         if version is None:
             raise BadInput(
@@ -165,447 +413,46 @@ class Engine:
             raise Refused(f"production already serves {version}; nothing to release")
         return version, None
 
-    def plan_step(
-        self, live: LiveState, version: str, percent: int, migration_pending: bool = False
-    ) -> list[Action]:
-        """The actions that take the live state to `percent` for `version`, and nothing more."""
-        actions: list[Action] = []
-        promoted = live.production.version == version
-        before_traffic = not promoted and live.weights.canary == 0
-        if percent < 100 and promoted:
-            raise Refused(
-                f"{version} already serves production (promoted); shifting canary weight now would send "
-                f"users to the previous version. Use `invoke release --percent 100` to finish or "
-                "`invoke rollback`"
-            )
-        if before_traffic:
-            actions.append(Action(Step.PREFLIGHT, "pre-flight: secrets present, references resolved"))
-        if migration_pending:
-            if not before_traffic:
-                raise Refused(
-                    f"the migration {version} carries has not run, yet traffic reaches {version}; "
-                    "`invoke rollback` first"
-                )
-            actions.append(Action(Step.BACKUP, "back up the database and verify the backup"))
-            actions.append(Action(Step.MIGRATE, f"run the migration for {version} (once)"))
-        if not promoted:
-            if live.staging.version != version:
-                if live.weights.canary > 0:
-                    raise Refused(
-                        f"the staging slot serves {live.staging.version}, not {version}, and takes "
-                        f"{live.weights.canary_share:.0%} of traffic; `invoke rollback` first"
-                    )
-                actions.append(Action(Step.DEPLOY, f"deploy {version} to the staging slot"))
-            actions.append(
-                Action(
-                    Step.HEALTH,
-                    f"staging reports healthy, ready and {version} "
-                    f"{self.settings.health.consecutive} times in a row",
-                )
-            )
-            if before_traffic and self._smoke_configured:
-                actions.append(Action(Step.SMOKE, "smoke test the staging slot", percent=0))
-        if percent < 100:
-            target = Weights.canary_percent(percent)
-            if not live.weights.matches(target):
-                actions.append(Action(Step.WEIGHTS, f"weights {live.weights} -> {target}", target, percent))
-            actions.append(
-                Action(
-                    Step.BAKE,
-                    f"bake {self.settings.analysis.bake_seconds:g} s at {percent}%",
-                    percent=percent,
-                )
-            )
-        else:
-            if not promoted:
-                actions.append(
-                    Action(Step.SWAP, f"swap slots: production {live.production.version} -> {version}")
-                )
-            if not live.weights.matches(Weights.all_stable()):
-                actions.append(
-                    Action(
-                        Step.WEIGHTS,
-                        f"weights {live.weights} -> {Weights.all_stable()}",
-                        Weights.all_stable(),
-                        100,
-                    )
-                )
-            if self._smoke_configured:
-                actions.append(Action(Step.SMOKE, "smoke test production", percent=100))
-            actions.append(
-                Action(
-                    Step.VERIFY,
-                    f"verify production serves {version}, bake {self.settings.verify_seconds:g} s",
-                )
-            )
-        return actions
-
-    @property
-    def _smoke_configured(self) -> bool:
-        return bool(self.settings.smoke.checks or self.settings.smoke.command)
-
-    def plan_rollback(self, live: LiveState, record: ReleaseRecord) -> list[Action]:
-        actions: list[Action] = []
-        if live.production.version == record.version and record.previous_version is not None:
-            if live.staging.version != record.previous_version:
-                raise Refused(
-                    f"{record.version} was promoted and the staging slot now serves {live.staging.version}, "
-                    f"not {record.previous_version}; a swap would not restore it. Release "
-                    f"{record.previous_version} again instead"
-                )
-            if not live.staging.serving:
-                raise Refused(
-                    f"the staging slot (serving {record.previous_version}) is not healthy "
-                    f"({live.staging.detail}); swapping back would send users to it"
-                )
-            actions.append(
-                Action(Step.SWAP, f"swap slots: production {record.version} -> {record.previous_version}")
-            )
-        if not live.weights.matches(Weights.all_stable()):
-            actions.append(
-                Action(
-                    Step.WEIGHTS, f"weights {live.weights} -> {Weights.all_stable()}", Weights.all_stable(), 0
-                )
-            )
-        return actions
-
-    # -- act and verify --------------------------------------------------------------------------
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with ReleaseLock(self.journal, self.environment, self.service, self.settings.lease_seconds) as lock:
-            self._lock = lock
-            try:
-                yield
-            finally:
-                self._lock = None
-
-    def _intent(self, record: ReleaseRecord | None, action: Action) -> None:
-        if self._lock is not None:
-            self._lock.ensure_held()
-        self.journal.record(self.environment, self.service, "intent", action.step.value,
-                            record.id if record else None, description=action.description,
-                            percent=action.percent)  # fmt: skip
-
-    def _outcome(self, record: ReleaseRecord | None, action: Action, **detail: object) -> None:
-        self.journal.record(self.environment, self.service, "outcome", action.step.value,
-                            record.id if record else None, description=action.description,
-                            percent=action.percent, **detail)  # fmt: skip
-        self._announce(record, f"done: {action.description}", detail=str(detail.get("undone", "")))
-
-    def _finish(self, record: ReleaseRecord, outcome: Outcome) -> None:
-        self.journal.finish(record, outcome)
-        self._announce(record, f"release {outcome.value}")
-        if self.reports_dir is not None:
-            try:
-                written = {"path": str(deployment_log.write(self.journal, record, self.reports_dir))}
-            except OSError as error:  # the release is done and journaled; its page can be rewritten
-                written = {"failed": str(error)}
-            self.journal.record(
-                self.environment, self.service, "note", "deployment log", record.id, **written
-            )
-
-    def _announce(
-        self, record: ReleaseRecord | None, state: str, verdict: str | None = None, detail: str = ""
-    ) -> None:
-        """Tell the team; a failure to is journaled, never raised (a rollback must go on)."""
-        if record is None:
-            return
-        notice = Notice(self.environment, self.service, record.version, self.journal.operator, state,
-                        self._weights, verdict, detail)  # fmt: skip
-        failure = self.notifier.send(notice)
-        if failure is not None:
-            self.journal.record(self.environment, self.service, "note", "notify", record.id,
-                                state=state, failed=failure)  # fmt: skip
-
-    def _write_weights(self, record: ReleaseRecord | None, action: Action) -> None:
-        assert action.weights is not None
-        self._intent(record, action)
-        self.targets.router.write_weights(action.weights)
-        self._verify_weights(action.weights)
-        self._weights = action.weights
-        if record is not None and action.percent is not None:
-            self.journal.set_percent(record, action.percent)
-        self._outcome(record, action, weights=str(action.weights))
-
-    def _verify_weights(self, expected: Weights) -> None:
-        observed = self.targets.router.read_weights()
-        if not observed.matches(expected):
-            raise VerificationFailed(f"weights read back as {observed} after writing {expected}")
-
-    def _verify_slots(self, production: str | None, staging: str | None) -> None:
-        observed_production, observed_staging = self.targets.slots.probe()
-        if (production and observed_production.version != production) or (
-            staging and observed_staging.version != staging
-        ):
-            raise VerificationFailed(
-                f"after the swap production serves {observed_production.version} and staging "
-                f"{observed_staging.version}; expected {production} and {staging}"
-            )
-
-    def _bake(self, record: ReleaseRecord, action: Action, label: str, duration: float, pool: Pool,
-              compare: bool) -> BakeResult:  # fmt: skip
-        self._intent(record, action)
-        result = gates.bake(label, duration, pool, self.targets.metrics, self.settings.analysis,
-                            self.progress, compare, self.clock, self.sleep)  # fmt: skip
-        last = result.analyses[-1] if result.analyses else None
-        self.journal.record(
-            self.environment, self.service, "gate", action.step.value, record.id,
-            percent=action.percent, verdict=result.verdict.value, reasons=list(result.reasons),
-            analyses=len(result.analyses),
-            requests=last.judged.requests if last else None,
-            error_rate=last.judged.error_rate if last else None,
-            p95_seconds=last.judged.p95_seconds if last else None,
-            p_value=last.p_value if last else None,
-        )  # fmt: skip
-        self._announce(record, f"gate on {label}", result.verdict.value, "; ".join(result.reasons))
-        return result
-
-    def _execute(self, record: ReleaseRecord, actions: list[Action], hold: bool) -> list[BakeResult]:
-        bakes = []
-        # The promotion performs the weights reset itself, back to back with the swap.
-        performed_with_swap: list[Action] = []
-        for action in actions:
-            if action in performed_with_swap or action.step is Step.PREFLIGHT:
-                continue  # the pre-flight ran before the release was journaled
-            if action.step is Step.BACKUP:
-                self._back_up(record, action)
-            elif action.step is Step.MIGRATE:
-                self._migrate(record, action)
-            elif action.step is Step.SMOKE:
-                self._smoke(record, action, hold)
-            elif action.step is Step.DEPLOY:
-                self._intent(record, action)
-                self.targets.slots.deploy_staging(record.version)
-                self._outcome(record, action)
-            elif action.step is Step.HEALTH:
-                self._intent(record, action)
-                gates.wait_until_serving(
-                    self.targets.slots, self.targets.router, record.version, self.settings.health,
-                    self.progress, self.clock, self.sleep,
-                )  # fmt: skip
-                self._outcome(record, action)
-            elif action.step is Step.WEIGHTS:
-                self._write_weights(record, action)
-            elif action.step is Step.SWAP:
-                reset = next((a for a in actions if a.step is Step.WEIGHTS), None)
-                self._promote(record, action, reset)
-                if reset is not None:
-                    performed_with_swap.append(reset)
-            elif action.step in (Step.BAKE, Step.VERIFY):
-                promoted = action.step is Step.VERIFY
-                if promoted:
-                    self._verify_slots(record.version, record.previous_version)
-                result = self._bake(
-                    record, action,
-                    label=f"production {record.version}" if promoted else f"canary {action.percent}%",
-                    duration=self.settings.verify_seconds if promoted else self.settings.bake_seconds,
-                    pool=Pool.STABLE if promoted else Pool.CANARY,
-                    compare=not promoted,
-                )  # fmt: skip
-                bakes.append(result)
-                if result.failed:
-                    self._gate_failed(record, action, result.reasons, hold)
-        return bakes
-
-    # -- the runbook's steps ---------------------------------------------------------------------
-
-    def _preflight(self, record: ReleaseRecord | None, action: Action, migration_pending: bool) -> None:
-        """Before anything changes, and before a new release is journaled: the secrets are there,
-        and what a migration needs is described. Its outcome is journaled with the release."""
-        required = self.settings.required_secrets.get(self.service, ())
-        if migration_pending:  # the migration reads its DATABASE_URL from the store: required too
-            required = tuple(dict.fromkeys((*required, self.settings.migrations.database_url_secret)))
-        try:
-            runbook.check_secrets(self.targets.secrets, required, self.targets.slots)
-            if migration_pending:
-                self._migration_prerequisites()
-        except Refused as error:
-            self.journal.record(self.environment, self.service, "note", action.step.value,
-                                record.id if record else None, refused=str(error))  # fmt: skip
-            raise
-
-    def _migration_prerequisites(self) -> None:
-        migrations = self.settings.migrations
-        if not migrations.command:
-            raise BadInput(
-                f"the release carries a migration but releases.{self.environment}.migrations.command is "
-                "not configured (the command to run, as a list of arguments)"
-            )
-        if self.targets.database is None:
-            raise Refused(
-                f"the release carries a migration but {self.service} in {self.environment} describes no "
-                "database to back up first (the topology's `database`); nothing was changed"
-            )
-
-    def _back_up(self, record: ReleaseRecord, action: Action) -> None:
-        assert self.targets.database is not None
-        self._intent(record, action)
-        backup = self.targets.database.backup(
-            f"before-{record.id}", self.settings.migrations.backup_timeout_seconds
-        )
-        self._outcome(record, action, location=backup.location, size_bytes=backup.size_bytes,
-                      verified=backup.verification, restore=backup.restore_procedure)  # fmt: skip
-
-    def _migrate(self, record: ReleaseRecord, action: Action) -> None:
-        assert self.targets.secrets is not None
-        self._intent(record, action)
-        url = self.targets.secrets.value(self.settings.migrations.database_url_secret)
-        try:
-            run = runbook.run_migration(self.settings.migrations, url, record.version)
-        except GateFailed as error:
-            self.journal.record(self.environment, self.service, "gate", action.step.value, record.id,
-                                verdict="fail", reasons=[str(error)])  # fmt: skip
-            self._announce(record, "migration", "fail", str(error).splitlines()[0])
-            raise
-        self._outcome(record, action, seconds=round(run.seconds, 3), output=run.output,
-                      migration=record.migration.value if record.migration else None)  # fmt: skip
-
-    def _smoke(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
-        staging = action.percent != 100
-        self._intent(record, action)
-        reasons = runbook.smoke_test(self.targets.slots, self.settings.smoke, staging)
-        verdict = "fail" if reasons else "pass"
-        self.journal.record(self.environment, self.service, "gate", action.step.value, record.id,
-                            percent=action.percent, verdict=verdict, reasons=reasons)  # fmt: skip
-        self._announce(record, f"gate on {action.description}", verdict, "; ".join(reasons))
-        if not reasons:
-            return
-        if staging:
-            raise GateFailed(
-                f"smoke tests failed on the staging slot: {'; '.join(reasons)}. No traffic was moved; "
-                f"fix and rerun, or `invoke rollback` to close the release of {record.version}"
-            )
-        self._gate_failed(record, action, tuple(reasons), hold)
-
-    def _applied_irreversible_migration(self, record: ReleaseRecord) -> str | None:
-        """The restore procedure when `record` ran an irreversible migration, else None."""
-        if record.migration is not Migration.IRREVERSIBLE:
-            return None
-        events = self.journal.events(record.id)
-        if not _done(events, Step.MIGRATE):
-            return None
-        backups = _done(events, Step.BACKUP)
-        return str(backups[-1].detail.get("restore", "")) if backups else "(no backup was journaled)"
-
-    def _promote(self, record: ReleaseRecord, swap: Action, reset: Action | None) -> None:
-        """The swap and the weights reset back to back, read back after both: the moment between
-        the two writes is the only one where canary traffic can meet the previous version (now on
-        the staging slot), so nothing, not even a read, is allowed into it."""
-        reset_weights = reset.weights if reset is not None else None
-        self._intent(record, swap)
-        self.targets.slots.swap()
-        if reset is not None and reset_weights is not None:
-            self._intent(record, reset)
-            try:
-                self.targets.router.write_weights(reset_weights)
-            except TargetUnavailable as error:
-                self._undo_swap(record, swap, error)
-            self._weights = reset_weights
-        self._verify_slots(record.version, record.previous_version)
-        self._outcome(record, swap)
-        if reset is not None and reset_weights is not None:
-            self._verify_weights(reset_weights)
-            self.journal.set_percent(record, 100)
-            self._outcome(record, reset, weights=str(reset_weights))
-
-    def _undo_swap(self, record: ReleaseRecord, swap: Action, error: TargetUnavailable) -> None:
-        """The router refused the weights reset right after the swap (blocked, unreachable): swap
-        back, so canary traffic does not keep reaching the previous version on the staging slot and
-        nothing is left half-applied."""
-        self.targets.slots.swap()
-        self._verify_slots(record.previous_version, record.version)
-        self._outcome(record, swap, undone=f"the weights reset failed: {error}")
-        raise TargetUnavailable(
-            f"{error}. The swap was undone: production serves {record.previous_version} again and the "
-            "weights are as they were; rerun `invoke release --percent 100` once the router answers"
-        ) from None
-
-    def _gate_failed(
-        self, record: ReleaseRecord, action: Action, failures: tuple[str, ...], hold: bool
-    ) -> None:
-        reasons = "; ".join(failures)
-        promoted = action.step is Step.VERIFY or action.percent == 100  # the verify bake, the smoke test
-        where = "after promotion" if promoted else f"at {action.percent}%"
-        if hold:
-            raise GateFailed(
-                f"gate failed {where}: {reasons}. Holding as asked (--hold): traffic is unchanged; "
-                "`invoke rollback` to undo"
-            )
-        restore = self._applied_irreversible_migration(record)
-        if restore is not None:
-            self.journal.record(self.environment, self.service, "note", "held", record.id,
-                                reason="irreversible migration")  # fmt: skip
-            self._announce(record, "held: irreversible migration", "fail", reasons)
-            raise GateFailed(
-                f"gate failed {where}: {reasons}. NOT rolled back: {record.version} ran an irreversible "
-                f"migration, and {record.previous_version} may not run on the migrated schema. Traffic "
-                f"is unchanged. To go back, restore the database first:\n{restore}\nthen "
-                "`invoke rollback --past-migration`"
-            )
-        self._roll_back(record)
-        raise GateFailed(
-            f"gate failed {where}: {reasons}. Rolled back: production serves {record.previous_version}"
+    @staticmethod
+    def _untouched_by_traffic(record: ReleaseRecord, live: LiveState) -> bool:
+        """A release that never took user traffic: no weight step journaled, none live, and
+        production still serves what it served before."""
+        return (
+            not record.last_percent and live.weights.canary == 0 and live.production.version != record.version
         )
 
-    def _roll_back(self, record: ReleaseRecord) -> list[Action]:
-        live = self.observe()
-        actions = self.plan_rollback(live, record)
-        for action in actions:
-            if action.step is Step.SWAP:
-                self._intent(record, action)
-                self.targets.slots.swap()
-                self._verify_slots(record.previous_version, record.version)
-                self._outcome(record, action)
-            else:
-                self._write_weights(record, action)
-        self._finish(record, Outcome.ROLLED_BACK)
-        return actions
-
-    # -- commands --------------------------------------------------------------------------------
-
-    def release(
+    def _refuse_unjudged_promotion(
         self,
-        percent: int,
-        version: str | None = None,
-        hold: bool = False,
+        record: ReleaseRecord | None,
+        live: LiveState,
+        force: bool,
+        reason: str | None,
         dry_run: bool = False,
-        migration: Migration | None = None,
-    ) -> Result:
-        """Move the release to `percent` (100 promotes). Idempotent; resumes from the live state.
-        `migration` declares, on the first step, that the release runs a migration first."""
-        validate_percent(percent)
-        if dry_run:
-            live = self.observe()
-            if done := self._already_promoted(live, percent, version):
-                return done
-            target, active = self._target_version(live, version)
-            migration = self._migration(active, migration)
-            pending = self._migration_pending(active, migration)
-            return Result(self.plan_step(live, target, percent, pending), active, executed=False)
-        with self._locked():
-            live = self.observe()
-            if done := self._already_promoted(live, percent, version):
-                return done
-            target, record = self._target_version(live, version)
-            migration = self._migration(record, migration)
-            pending = self._migration_pending(record, migration)
-            actions = self.plan_step(live, target, percent, pending)
-            self.targets.slots.preflight()
-            preflight = actions[0] if actions and actions[0].step is Step.PREFLIGHT else None
-            if preflight is not None:
-                self._preflight(record, preflight, migration_pending=pending)
-            if record is None:
-                record = self.journal.start_release(
-                    self.environment, self.service, target, previous_version=live.production.version,
-                    migration=migration,
-                )  # fmt: skip
-            if preflight is not None:
-                self._outcome(record, preflight)
-            bakes = self._execute(record, actions, hold)
-            if percent == 100:
-                self._finish(record, Outcome.PROMOTED)
-            return Result(actions, record, executed=True, bakes=bakes)
+    ) -> None:
+        """Promotion follows a step whose gate passed at the weights now live; anything else
+        needs --force with a --reason."""
+        current = round(live.weights.canary_share * 100)
+        problem = None
+        if record is None or current == 0:
+            problem = "no canary step has run (no user traffic has judged this version)"
+        else:
+            bakes = [
+                e
+                for e in self.journal.events(record.id)
+                if e.kind is EventKind.GATE and e.action == Step.BAKE
+            ]
+            last = bakes[-1] if bakes else None
+            if last is None or last.detail.get("percent") != current:
+                problem = f"the {current}% step's gate never passed (its bake did not finish)"
+            elif last.detail.get("verdict") != Verdict.PASS:
+                problem = f"the {current}% step's gate ended {last.detail.get('verdict')}"
+        if problem is None or (force and (dry_run or reason)):
+            return
+        first = self.settings.steps[0]
+        raise Refused(
+            f"--percent 100 refused: {problem}. Run the step (`invoke release --percent "
+            f'{current or first}`), or promote anyway with --force --reason "why". Nothing was changed'
+        )
 
     @staticmethod
     def _migration(record: ReleaseRecord | None, declared: Migration | None) -> Migration | None:
@@ -641,47 +488,419 @@ class Engine:
             return Result([], latest, executed=False, message=f"{latest.version} is already promoted")
         return None
 
-    def auto(
-        self,
-        version: str | None,
-        hold: bool = False,
-        dry_run: bool = False,
-        migration: Migration | None = None,
-    ) -> list[Result]:
-        """Walk the configured steps with their gates, from wherever the release is now."""
-        live = self.observe()
-        target, _ = self._target_version(live, version)
-        if live.production.version == target:
-            remaining = [100]
-        else:
-            current = round(live.weights.canary_share * 100) if live.staging.version == target else 0
-            remaining = [step for step in self.settings.steps if step >= current]
-        if dry_run:
-            return [self.release(step, target, hold, True, migration) for step in remaining[:1]]
-        return [self.release(step, target, hold, migration=migration) for step in remaining]
-
-    def rollback(self, dry_run: bool = False, past_migration: bool = False) -> Result:
-        """Put production back on the previous version and all traffic on stable. Past an
-        irreversible migration only with `past_migration` (the operator restored the database)."""
-        if dry_run:
-            live = self.observe()
-            record = self._rollback_target()
-            return Result(self.plan_rollback(live, record), record, executed=False)
-        with self._locked():
-            record = self._rollback_target()
-            restore = self._applied_irreversible_migration(record)
-            if restore is not None and not past_migration:
-                raise Refused(
-                    f"{record.version} ran an irreversible migration; {record.previous_version} may not "
-                    f"run on the migrated schema. Restore the database first:\n{restore}\nthen "
-                    "`invoke rollback --past-migration`. Nothing was changed"
-                )
-            actions = self._roll_back(record)
-            return Result(actions, record, executed=True)
-
     def _rollback_target(self) -> ReleaseRecord:
         record = self.journal.latest_release(self.environment, self.service)
         if record is None or record.outcome not in (None, Outcome.PROMOTED):
-            last = f" (the last release, {record.version}, is {record.outcome})" if record else ""
+            last = f" (the last release, {record.version}, is {record.describe_state()})" if record else ""
             raise Refused(f"nothing to roll back for {self.service} in {self.environment}{last}")
         return record
+
+    # -- the executor: one function per step kind --------------------------------------------------
+
+    def _execute(
+        self, run: _Run, record: ReleaseRecord, actions: list[Action], hold: bool
+    ) -> list[BakeResult]:
+        handlers: dict[Step, Callable[[ReleaseRecord, Action, bool], BakeResult | None]] = {
+            Step.BACKUP: self._back_up,
+            Step.MIGRATE: self._migrate,
+            Step.DEPLOY: self._deploy,
+            Step.HEALTH: self._health,
+            Step.SMOKE: self._smoke,
+            Step.WEIGHTS: self._set_weights,
+            Step.BAKE: self._canary_bake,
+            Step.PROMOTE: self._promote,
+            Step.VERIFY: self._verify,
+        }
+        bakes = []
+        for action in actions:
+            if action.step is Step.PREFLIGHT:
+                continue  # ran before the release was journaled
+            run.action = action
+            result = handlers[action.step](record, action, hold)
+            if result is not None:
+                bakes.append(result)
+        run.action = None
+        return bakes
+
+    def _intent(self, record: ReleaseRecord | None, action: Action) -> None:
+        """Journaled before the action; the journal's fence check makes this the last moment a
+        holder that lost the lock can be stopped before it acts."""
+        self.journal.record(
+            self.environment,
+            self.service,
+            EventKind.INTENT,
+            action.step,
+            record.id if record else None,
+            description=action.description,
+            percent=action.percent,
+        )
+
+    def _outcome(self, record: ReleaseRecord | None, action: Action, **detail: object) -> None:
+        self.journal.record(
+            self.environment,
+            self.service,
+            EventKind.OUTCOME,
+            action.step,
+            record.id if record else None,
+            description=action.description,
+            percent=action.percent,
+            **detail,
+        )
+        self._announce(record, f"done: {action.description}", detail=str(detail.get("undone", "")))
+
+    def _gate(
+        self,
+        record: ReleaseRecord,
+        action: Action,
+        verdict: str,
+        reasons: list[str],
+        subject: str | None = None,
+        **figures: object,
+    ) -> None:
+        self.journal.record(
+            self.environment,
+            self.service,
+            EventKind.GATE,
+            action.step,
+            record.id,
+            percent=action.percent,
+            verdict=verdict,
+            reasons=reasons,
+            **figures,
+        )
+        self._announce(record, f"gate on {subject or action.description}", verdict, "; ".join(reasons))
+
+    def _deploy(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        self._intent(record, action)
+        self.targets.slots.deploy_staging(record.version)
+        self._outcome(record, action)
+
+    def _health(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        self._intent(record, action)
+        try:
+            gates.wait_until_serving(
+                self.targets.slots,
+                self.targets.router,
+                record.version,
+                self.settings.health,
+                self.progress,
+                self.clock,
+                self._guarded_sleep,
+            )
+        except TargetUnavailable:
+            raise
+        except Refused as failure:
+            self._gate(record, action, Verdict.FAIL, [str(failure)])
+            if action.percent:  # users already reach the canary: a failed gate like any other
+                self._gate_failed(record, action, (f"staging health: {failure}",), hold)
+            self.journal.hold(record, HoldReason.HEALTH_FAILED, str(failure))
+            raise GateFailed(
+                f"{failure}. No user traffic reaches {record.version}: the release is held at 0%. Fix the "
+                f"slot and rerun `invoke release --percent N`, release another version (this one is then "
+                "aborted), or `invoke rollback`"
+            ) from None
+        self._outcome(record, action)
+
+    def _set_weights(self, record: ReleaseRecord | None, action: Action, hold: bool = False) -> None:
+        assert action.weights is not None
+        self._intent(record, action)
+        self.targets.router.write_weights(action.weights)
+        self._verify_weights(action.weights)
+        self._weights = action.weights
+        if record is not None and action.percent is not None:
+            self.journal.set_percent(record, action.percent)
+        self._outcome(record, action, weights=str(action.weights))
+
+    def _verify_weights(self, expected: Weights) -> None:
+        observed = self.targets.router.read_weights()
+        if not observed.matches(expected):
+            raise VerificationFailed(f"weights read back as {observed} after writing {expected}")
+
+    def _verify_slots(self, production: str | None, staging: str | None) -> None:
+        """What each slot serves after a swap. A slot that does not answer at all (a dead process)
+        is not a failed swap: the swap moved addresses, and the health of what serves users is the
+        gates' business; a slot answering with the wrong version is."""
+        observed_production, observed_staging = self.targets.slots.probe()
+        wrong_production = production and observed_production.version != production
+        wrong_staging = staging and observed_staging.version not in (staging, None)
+        if wrong_production or wrong_staging:
+            raise VerificationFailed(
+                f"after the swap production serves {observed_production.version} and staging "
+                f"{observed_staging.version}; expected {production} and {staging}"
+            )
+
+    def _bake(
+        self, record: ReleaseRecord, action: Action, label: str, duration: float, pool: Pool, compare: bool
+    ) -> BakeResult:
+        self._intent(record, action)
+        result = gates.bake(
+            label,
+            duration,
+            pool,
+            self.targets.metrics,
+            self.settings.analysis,
+            self.progress,
+            compare,
+            self.clock,
+            self._guarded_sleep,
+        )
+        last = result.analyses[-1] if result.analyses else None
+        self._gate(
+            record,
+            action,
+            result.verdict.value,
+            list(result.reasons),
+            subject=label,
+            analyses=len(result.analyses),
+            requests=last.judged.requests if last else None,
+            error_rate=last.judged.error_rate if last else None,
+            p95_seconds=last.judged.p95_seconds if last else None,
+            p_value=last.p_value if last else None,
+        )
+        return result
+
+    def _canary_bake(self, record: ReleaseRecord, action: Action, hold: bool) -> BakeResult:
+        result = self._bake(
+            record, action, f"canary {action.percent}%", self.settings.bake_seconds, Pool.CANARY, compare=True
+        )
+        if result.verdict is Verdict.FAIL:
+            self._gate_failed(record, action, result.reasons, hold)
+        elif result.verdict is not Verdict.PASS:
+            self._held_inconclusive(record, action, result)
+        return result
+
+    def _verify(self, record: ReleaseRecord, action: Action, hold: bool) -> BakeResult:
+        self._verify_slots(record.version, None)
+        result = self._bake(
+            record,
+            action,
+            f"production {record.version}",
+            self.settings.verify_seconds,
+            Pool.STABLE,
+            compare=False,
+        )
+        if result.verdict is Verdict.FAIL:
+            self._gate_failed(record, action, result.reasons, hold)
+        return result
+
+    def _held_inconclusive(self, record: ReleaseRecord, action: Action, result: BakeResult) -> None:
+        """The evidence never sufficed to pass: never move on. Traffic stays as it is."""
+        reasons = "; ".join(result.reasons) or "no analysis could judge the canary"
+        self.journal.hold(record, HoldReason.GATE_INCONCLUSIVE, reasons, percent=action.percent)
+        self._announce(record, f"held at {action.percent}%: gate inconclusive", Verdict.INCONCLUSIVE, reasons)
+        raise Held(
+            f"held at {action.percent}%: the gate could not judge the canary ({reasons}). Traffic is "
+            f"unchanged. Rerun `invoke release --percent {action.percent}` to bake again once there is "
+            "traffic, or `invoke rollback`"
+        )
+
+    # -- the runbook's steps ---------------------------------------------------------------------
+
+    def _preflight(self, record: ReleaseRecord | None, action: Action, migration_pending: bool) -> None:
+        """Before anything changes, and before a new release is journaled: the secrets are there,
+        and what a migration needs is described. Its outcome is journaled with the release."""
+        required = self.settings.required_secrets.get(self.service, ())
+        if migration_pending:  # the migration reads its DATABASE_URL from the store: required too
+            required = tuple(dict.fromkeys((*required, self.settings.migrations.database_url_secret)))
+        try:
+            runbook.check_secrets(self.targets.secrets, required, self.targets.slots)
+            if migration_pending:
+                self._migration_prerequisites()
+        except Refused as error:
+            self.journal.record(
+                self.environment,
+                self.service,
+                EventKind.NOTE,
+                Note.REFUSED,
+                record.id if record else None,
+                step=action.step,
+                refused=str(error),
+            )
+            raise
+
+    def _migration_prerequisites(self) -> None:
+        migrations = self.settings.migrations
+        if not migrations.command:
+            raise BadInput(
+                f"the release carries a migration but releases.{self.environment}.migrations.command is "
+                "not configured (the command to run, as a list of arguments)"
+            )
+        if self.targets.database is None:
+            raise Refused(
+                f"the release carries a migration but {self.service} in {self.environment} describes no "
+                "database to back up first (the topology's `database`); nothing was changed"
+            )
+
+    def _back_up(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        assert self.targets.database is not None
+        self._intent(record, action)
+        backup = self.targets.database.backup(
+            f"before-{record.id}", self.settings.migrations.backup_timeout_seconds
+        )
+        self._outcome(
+            record,
+            action,
+            location=backup.location,
+            size_bytes=backup.size_bytes,
+            verified=backup.verification,
+            restore=backup.restore_procedure,
+        )
+
+    def _migrate(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        assert self.targets.secrets is not None
+        self._intent(record, action)
+        url = self.targets.secrets.value(self.settings.migrations.database_url_secret)
+        try:
+            run = runbook.run_migration(self.settings.migrations, url, record.version)
+        except GateFailed as error:
+            self._gate(record, action, Verdict.FAIL, [str(error)])
+            raise
+        self._outcome(
+            record,
+            action,
+            seconds=round(run.seconds, 3),
+            output=run.output,
+            migration=record.migration.value if record.migration else None,
+        )
+
+    def _smoke(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        staging = action.percent != 100
+        self._intent(record, action)
+        reasons = runbook.smoke_test(self.targets.slots, self.settings.smoke, staging)
+        self._gate(record, action, Verdict.FAIL if reasons else Verdict.PASS, reasons)
+        if not reasons:
+            return
+        if staging:
+            self.journal.hold(record, HoldReason.GATE_FAILED, "smoke tests failed on the staging slot")
+            raise GateFailed(
+                f"smoke tests failed on the staging slot: {'; '.join(reasons)}. No traffic was moved; "
+                f"fix and rerun, or `invoke rollback` to close the release of {record.version}"
+            )
+        self._gate_failed(record, action, tuple(reasons), hold)
+
+    def _applied_irreversible_migration(self, record: ReleaseRecord) -> str | None:
+        """The restore procedure when `record` ran an irreversible migration, else None."""
+        if record.migration is not Migration.IRREVERSIBLE:
+            return None
+        events = self.journal.events(record.id)
+        if not _done(events, Step.MIGRATE):
+            return None
+        backups = _done(events, Step.BACKUP)
+        return str(backups[-1].detail.get("restore", "")) if backups else "(no backup was journaled)"
+
+    def _promote(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        """The swap and the weights reset back to back, read back after both: the moment between
+        the two writes is the only one where canary traffic can meet the previous version (now on
+        the staging slot), so nothing, not even a read or a journal write, is allowed into it. One
+        intent covers both, so the fence is checked once, right before."""
+        reset = action.weights
+        self._intent(record, action)
+        self.targets.slots.swap()
+        if reset is not None:
+            try:
+                self.targets.router.write_weights(reset)
+            except TargetUnavailable as error:
+                self._undo_swap(record, action, error)
+            self._weights = reset
+        self._verify_slots(record.version, record.previous_version)
+        if reset is not None:
+            self._verify_weights(reset)
+        self.journal.set_percent(record, 100)
+        self._outcome(record, action, weights=str(reset) if reset else None)
+
+    def _undo_swap(self, record: ReleaseRecord, action: Action, error: TargetUnavailable) -> None:
+        """The router refused the weights reset right after the swap (blocked, unreachable): swap
+        back, so canary traffic does not keep reaching the previous version on the staging slot and
+        nothing is left half-applied."""
+        self.targets.slots.swap()
+        self._verify_slots(record.previous_version, record.version)
+        self._outcome(record, action, undone=f"the weights reset failed: {error}")
+        raise TargetUnavailable(
+            f"{error}. The swap was undone: production serves {record.previous_version} again and the "
+            "weights are as they were; rerun `invoke release --percent 100` once the router answers"
+        ) from None
+
+    def _gate_failed(
+        self, record: ReleaseRecord, action: Action, failures: tuple[str, ...], hold: bool
+    ) -> None:
+        reasons = "; ".join(failures)
+        promoted = action.step is Step.VERIFY or action.percent == 100  # the verify bake, the smoke test
+        where = "after promotion" if promoted else f"at {action.percent}%"
+        if hold:
+            self.journal.hold(record, HoldReason.GATE_FAILED, reasons)
+            raise GateFailed(
+                f"gate failed {where}: {reasons}. Holding as asked (--hold): traffic is unchanged; "
+                "`invoke rollback` to undo"
+            )
+        restore = self._applied_irreversible_migration(record)
+        if restore is not None:
+            self.journal.hold(record, HoldReason.GATE_FAILED, f"irreversible migration; {reasons}")
+            self._announce(record, "held: irreversible migration", Verdict.FAIL, reasons)
+            raise GateFailed(
+                f"gate failed {where}: {reasons}. NOT rolled back: {record.version} ran an irreversible "
+                f"migration, and {record.previous_version} may not run on the migrated schema. Traffic "
+                f"is unchanged. To go back, restore the database first:\n{restore}\nthen "
+                "`invoke rollback --past-migration`"
+            )
+        self._roll_back(None, record, reason=f"gate failed {where}")
+        raise GateFailed(
+            f"gate failed {where}: {reasons}. Rolled back: production serves {record.previous_version}"
+        )
+
+    def _roll_back(self, run: _Run | None, record: ReleaseRecord, reason: str | None) -> list[Action]:
+        live = self.observe()
+        actions = plan_rollback(live, record)
+        for action in actions:
+            if run is not None:
+                run.action = action
+            if action.step is Step.SWAP_BACK:
+                self._intent(record, action)
+                self.targets.slots.swap()
+                self._verify_slots(record.previous_version, record.version)
+                self._outcome(record, action)
+            else:
+                self._set_weights(record, action)
+        self._finish(record, Outcome.ROLLED_BACK, reason=reason)
+        return actions
+
+    # -- journal and team ------------------------------------------------------------------------
+
+    def _finish(self, record: ReleaseRecord, outcome: Outcome, reason: str | None = None) -> None:
+        self.journal.finish(record, outcome, reason=reason)
+        self._announce(record, f"release {outcome.value}", detail=reason or "")
+        if self.reports_dir is not None:
+            try:
+                written = {"path": str(deployment_log.write(self.journal, record, self.reports_dir))}
+            except OSError as error:  # the release is done and journaled; its page can be rewritten
+                written = {"failed": str(error)}
+            self.journal.record(
+                self.environment, self.service, EventKind.NOTE, Note.DEPLOYMENT_LOG, record.id, **written
+            )
+
+    def _announce(
+        self, record: ReleaseRecord | None, state: str, verdict: str | None = None, detail: str = ""
+    ) -> None:
+        """Tell the team; a failure to is journaled, never raised (a rollback must go on)."""
+        if record is None:
+            return
+        notice = Notice(
+            self.environment,
+            self.service,
+            record.version,
+            self.journal.operator,
+            state,
+            self._weights,
+            verdict,
+            detail,
+        )
+        failure = self.notifier.send(notice)
+        if failure is not None:
+            self.journal.record(
+                self.environment,
+                self.service,
+                EventKind.NOTE,
+                Note.NOTIFY,
+                record.id,
+                state=state,
+                failed=failure,
+            )

@@ -10,6 +10,10 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_GATE_FAILED = 4
+EXIT_HELD = 5
+# A signal ended the command: 128 + the signal's number, as shells report it.
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 class ReleaseError(Exception):
@@ -34,6 +38,38 @@ class Refused(ReleaseError):
 class TargetUnavailable(Refused):
     """A cloud endpoint could not be reached, rejected the credentials or is rate-limiting us,
     and the call was given up. The call that failed changed nothing."""
+
+
+class Superseded(Refused):
+    """This command's lock was taken over (by `invoke rollback` from another shell, or after its
+    lease ran out while it was paused): it stopped before its next write."""
+
+
+class JournalUnavailable(ReleaseError):
+    """The journal could not be read or written (busy past its timeout, disk full). Every action
+    is journaled before it runs, so nothing was done past the last journaled step."""
+
+    exit_code = EXIT_FAILURE
+
+
+class Held(ReleaseError):
+    """The release is held: traffic unchanged, waiting for an operator (evidence too thin to
+    judge, or a gate failed past an irreversible migration)."""
+
+    exit_code = EXIT_HELD
+
+
+class Interrupted(ReleaseError):
+    """SIGINT or SIGTERM during a step: journaled, lock released, traffic where it was."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by the SIGTERM handler (releases/signals.py), so that a
+    termination unwinds like Ctrl-C does and the engine can journal it."""
 
 
 class GateFailed(ReleaseError):

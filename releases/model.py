@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Pool(enum.StrEnum):
@@ -15,9 +15,34 @@ class Pool(enum.StrEnum):
 
 
 class Outcome(enum.StrEnum):
+    """How a release ended."""
+
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
+    # Closed before any user traffic reached it (held at 0%), for a newer version.
+    ABORTED = "aborted"
     # The environment the release ran in was torn down (the sandbox) before it finished.
+    ABANDONED = "abandoned"
+
+
+class HoldReason(enum.StrEnum):
+    """Why a release in flight is held: traffic stays as it is until an operator runs `release`
+    (to retry the step) or `rollback`."""
+
+    GATE_FAILED = "gate failed"  # with --hold, or past an irreversible migration
+    GATE_INCONCLUSIVE = "gate inconclusive"
+    HEALTH_FAILED = "health failed"  # the staging slot never served the version before traffic
+    INTERRUPTED = "interrupted"  # SIGINT/SIGTERM during a step
+
+
+class ReleaseState(enum.StrEnum):
+    """A release's state as operators see it: in flight, held, or how it ended."""
+
+    IN_FLIGHT = "in flight"
+    HELD = "held"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled back"
+    ABORTED = "aborted"
     ABANDONED = "abandoned"
 
 
@@ -120,8 +145,25 @@ class ReleaseRecord:
     outcome: Outcome | None = None
     last_percent: int | None = None
     migration: Migration | None = None  # the release runs a migration before its version is deployed
-    steps: list[dict[str, object]] = field(default_factory=list)
+    hold: HoldReason | None = None  # set while the release is held
+    hold_detail: str | None = None
+    reason: str | None = None  # why the operator released (--reason)
 
     @property
     def in_flight(self) -> bool:
         return self.outcome is None
+
+    @property
+    def state(self) -> ReleaseState:
+        if self.outcome is not None:
+            return ReleaseState[self.outcome.name]
+        return ReleaseState.HELD if self.hold is not None else ReleaseState.IN_FLIGHT
+
+    def describe_state(self) -> str:
+        """`in flight at 10%`, `held at 50% (gate inconclusive)`, `rolled back`..."""
+        state = self.state
+        if state is ReleaseState.IN_FLIGHT:
+            return f"in flight at {self.last_percent or 0}%"
+        if state is ReleaseState.HELD:
+            return f"held at {self.last_percent or 0}% ({self.hold})"
+        return state.value

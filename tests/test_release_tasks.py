@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from releases.plan import Step
 from releases.rehearsal.load import LoadGenerator
 from tests.releases.sandbox_helpers import Operator, needs_sandbox_programs
 
@@ -68,10 +69,22 @@ def test_refusals_and_bad_input_on_a_running_sandbox(operator: Operator) -> None
 
     deploy = operator.run("sandbox.deploy", "--version", "3.0.0", "--unhealthy")
     assert deploy.returncode == 0, deploy.stderr
-    unhealthy = operator.run("release", "--percent", "100", "--version", "3.0.0")
-    assert unhealthy.returncode == 3 and "did not report healthy" in unhealthy.stderr
+    unjudged = operator.run("release", "--percent", "100", "--version", "3.0.0")
+    assert unjudged.returncode == 3 and "no canary step has run" in unjudged.stderr
+    unhealthy = operator.run("release", "--percent", "10", "--version", "3.0.0")
+    assert unhealthy.returncode == 4 and "did not report healthy" in unhealthy.stderr
+    assert "No user traffic reaches 3.0.0: the release is held at 0%" in unhealthy.stderr
     web = operator.status()
     assert web["production"]["version"] == "1.0.0" and web["weights"] == {"stable": 1.0, "canary": 0.0}
+    assert web["release"]["state"] == "held" and web["release"]["hold"] == "health failed"
+
+    # A held release that never took traffic does not block the next version: it is aborted.
+    fixed = operator.run("release", "--percent", "10", "--version", "3.0.1")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert [(r["version"], r["outcome"]) for r in json.loads(operator.run("history", "--json").stdout)] == [
+        ("3.0.0", "aborted"),
+        ("3.0.1", None),
+    ]
 
 
 @needs_sandbox_programs
@@ -79,10 +92,10 @@ def test_a_second_release_while_one_holds_the_lock_is_refused(operator: Operator
     slow = Operator(operator.state_dir, {"releases": {"sandbox": {"analysis": {"bake_seconds": 60}}}})
     first = slow.start("release", "--percent", "10", "--version", "2.0.0")
     try:
-        _wait_for(operator, "bake", timeout=30)
+        _wait_for(operator, Step.BAKE, timeout=30)
         second = operator.run("release", "--percent", "50")
         assert second.returncode == 3
-        assert "lock held by" in second.stderr and f"(pid {first.pid})" in second.stderr
+        assert "lock held by" in second.stderr and f"(pid {first.pid}," in second.stderr
     finally:
         first.kill()
         first.wait()
@@ -111,12 +124,12 @@ def test_a_failed_gate_rolls_back_with_exit_code_4(operator: Operator) -> None:
     assert web["release"]["outcome"] == "rolled_back"
 
 
-STEPS = ["deploy", "health gate", "set weights", "bake", "swap slots", "verify"]
+STEPS = [Step.DEPLOY, Step.HEALTH, Step.WEIGHTS, Step.BAKE, Step.PROMOTE, Step.VERIFY]
 
 
 @needs_sandbox_programs
 @pytest.mark.parametrize("step", STEPS)
-def test_killed_at_any_step_a_rerun_converges(operator: Operator, step: str) -> None:
+def test_killed_at_any_step_a_rerun_converges(operator: Operator, step: Step) -> None:
     release = operator.start("release", "--auto", "--version", "2.0.0")
     _wait_for(operator, step, timeout=60)
     release.send_signal(signal.SIGKILL)
@@ -132,7 +145,7 @@ def test_killed_at_any_step_a_rerun_converges(operator: Operator, step: str) -> 
     assert web["lock"] is None
 
 
-def _wait_for(operator: Operator, step: str, timeout: float) -> None:
+def _wait_for(operator: Operator, step: Step, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if journal_rows(operator, f"SELECT 1 FROM events WHERE kind = 'intent' AND action = '{step}'"):

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from releases.errors import Refused
-from releases.journal import Event, Journal
+from releases.journal import Event, EventKind, Journal
 from releases.model import Outcome, ReleaseRecord
+from releases.plan import Step
 from releases.rehearsal import measures
 from releases.rehearsal.load import LoadGenerator, Sample
 from releases.sandbox.environment import Sandbox
@@ -207,9 +208,9 @@ class Rehearsal:
         if scenario.release_id is not None:
             for event in self.journal.events(scenario.release_id):
                 detail = event.detail
-                if event.kind == "outcome" and event.action == "backup":
+                if event.kind is EventKind.OUTCOME and event.action == Step.BACKUP:
                     scenario.backup = {key: detail.get(key) for key in ("location", "size_bytes", "verified")}
-                elif event.kind == "outcome" and event.action == "migrate":
+                elif event.kind is EventKind.OUTCOME and event.action == Step.MIGRATE:
                     scenario.migration = {key: detail.get(key) for key in ("output", "seconds")}
         return scenario
 
@@ -234,9 +235,11 @@ class Rehearsal:
             scenario.canary_share[str(percent)] = _round(
                 measures.share_of(samples, scenario.version, start, end)
             )
-        swap = next((e for e in events if e.kind == "intent" and e.action == "swap slots"), None)
+        swap = next((e for e in events if e.kind is EventKind.INTENT and e.action == Step.PROMOTE), None)
         if swap is not None and not caught_by_gates:
-            verified = next((e.at for e in events if e.kind == "gate" and e.action == "verify"), swap.at + 60)
+            verified = next(
+                (e.at for e in events if e.kind is EventKind.GATE and e.action == Step.VERIFY), swap.at + 60
+            )
             scenario.promotion_old_version_responses = measures.count_version(
                 samples, scenario.previous_version, swap.at, verified
             )
@@ -269,13 +272,17 @@ def _steps(events: list[Event]) -> list[tuple[float, float, int]]:
     for index, event in enumerate(events):
         percent = event.detail.get("percent")
         if (
-            event.kind == "outcome"
-            and event.action == "set weights"
+            event.kind is EventKind.OUTCOME
+            and event.action == Step.WEIGHTS
             and isinstance(percent, int)
             and percent < 100
         ):
             end = next(
-                (e.at for e in events[index:] if e.kind == "gate" and e.detail.get("percent") == percent),
+                (
+                    e.at
+                    for e in events[index:]
+                    if e.kind is EventKind.GATE and e.detail.get("percent") == percent
+                ),
                 None,
             )
             if end is not None and percent > 0:

@@ -14,8 +14,10 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from releases.errors import Refused
 
@@ -94,6 +96,25 @@ class Postgres:
                 "-c", f"listen_addresses={LOOPBACK}", "-c", f"unix_socket_directories={self.data_dir}",
                 "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=50"]  # fmt: skip
 
+    def _connect_when_ready(self, psycopg: Any, timeout: float = 30.0) -> Any:
+        """A superuser connection once the server accepts sessions. The port opens before
+        recovery ends, and a loaded machine stretches that moment: "the database system is
+        starting up" means try again, anything else is an error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return psycopg.connect(
+                    host=str(self.data_dir),
+                    port=self.port,
+                    user=SUPERUSER,
+                    dbname="postgres",
+                    autocommit=True,
+                )
+            except psycopg.OperationalError as error:
+                if "starting up" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def create_app_database(self) -> str:
         """The app's role (which may create scratch databases, for backup verification) and
         database; returns its `DATABASE_URL`."""
@@ -101,8 +122,7 @@ class Postgres:
         from psycopg import sql
 
         password = secrets.token_urlsafe(24)
-        with psycopg.connect(host=str(self.data_dir), port=self.port, user=SUPERUSER, dbname="postgres",
-                             autocommit=True) as connection:  # fmt: skip
+        with self._connect_when_ready(psycopg) as connection:
             connection.execute(
                 sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
                     sql.Identifier(APP_ROLE), sql.Literal(password)

@@ -33,6 +33,13 @@ from releases.topology import Topology
 
 REQUIRED_PROGRAMS = ("haproxy", "prometheus")
 INFRASTRUCTURE = ("haproxy", "prometheus", "postgres", "redis")
+ROUTER = ("haproxy",)
+
+
+@dataclass(frozen=True)
+class Started:
+    state: SandboxState
+    started: bool  # False: it was already running and was left as it was
 
 
 @dataclass(frozen=True)
@@ -75,16 +82,16 @@ class Sandbox:
         statuses = self.process_status()
         return bool(statuses) and all(status.running for status in statuses)
 
-    def require_running(self) -> SandboxState:
+    def require_running(self, needs: tuple[str, ...] = ROUTER) -> SandboxState:
+        """The sandbox's state, if the processes a command needs run. Every release command needs
+        the router; nothing else is required up front: a stopped slot is an unhealthy slot (the
+        gates see it, a deploy restarts it), a stopped Prometheus is missing evidence (the gates
+        count it against the canary), and `status` or `rollback` use neither."""
         state = self.state()
         if state is None:
             raise Refused("the sandbox is not running; start it with `invoke sandbox.up`")
-        # A stopped slot process is an unhealthy slot, which releases handle (a deploy restarts
-        # it); without the router or the metrics there is no sandbox to release to.
         stopped = [
-            status.name
-            for status in self.process_status()
-            if not status.running and status.name in INFRASTRUCTURE
+            status.name for status in self.process_status() if not status.running and status.name in needs
         ]
         if stopped:
             raise Refused(
@@ -106,8 +113,8 @@ class Sandbox:
 
     # -- up and down -----------------------------------------------------------------------------
 
-    def up(self) -> SandboxState:
-        """Start everything, or return the running sandbox unchanged (idempotent)."""
+    def up(self) -> Started:
+        """Start everything, or leave the running sandbox unchanged (idempotent)."""
         missing = [program for program in REQUIRED_PROGRAMS if shutil.which(program) is None]
         missing += datastores.missing_programs()
         if missing:
@@ -115,9 +122,13 @@ class Sandbox:
                 f"the sandbox needs {', '.join(missing)}; `./dev setup` installs them "
                 "(Debian: apt-get install haproxy prometheus postgresql redis-server)"
             )
-        if self.is_running():
-            return self.require_running()
-        self.down()  # leftovers of a sandbox that died half-way
+        with self.layout.locked():
+            if self.is_running():
+                return Started(self.require_running(INFRASTRUCTURE), started=False)
+            self._down()  # leftovers of a sandbox that died half-way
+            return Started(self._up(), started=True)
+
+    def _up(self) -> SandboxState:
         ports = iter(processes.free_ports(5 + len(SERVICES) * (1 + len(COLOURS))))
         bin_dir = datastores.postgres_bin_dir()
         assert bin_dir is not None  # missing_programs() said so
@@ -143,7 +154,7 @@ class Sandbox:
         try:
             self._start(state)
         except BaseException:
-            self.down()
+            self._down()
             raise
         return state
 
@@ -241,6 +252,10 @@ class Sandbox:
 
     def down(self) -> list[str]:
         """Stop every process this sandbox started (by pid) and remove its directory."""
+        with self.layout.locked():
+            return self._down()
+
+    def _down(self) -> list[str]:
         state = self.state()
         stopped = []
         if state is not None:
@@ -250,9 +265,15 @@ class Sandbox:
                     # Postgres' SIGTERM waits for every client to leave; SIGINT ends their sessions.
                     processes.stop(record, signal.SIGINT if name == "postgres" else signal.SIGTERM)
                     stopped.append(name)
+            survivors = [name for name, record in state.processes.items() if processes.is_running(record)]
+            if survivors:  # never delete the records of processes that still run
+                raise Refused(
+                    f"{', '.join(survivors)} did not stop; the sandbox directory {self.layout.root} is kept "
+                    "so that `invoke sandbox.down` can try again"
+                )
             # Outside the sandbox's directory when the server ran as another user (root's sandboxes).
             shutil.rmtree(state.postgres_data, ignore_errors=True)
-        shutil.rmtree(self.layout.root, ignore_errors=True)
+        self.layout.remove()
         return stopped
 
     # -- deploying -------------------------------------------------------------------------------
@@ -267,7 +288,12 @@ class Sandbox:
         unhealthy: bool = False,
     ) -> str:
         """Put `version` on the service's staging slot (restarting that slot's process only).
-        Returns the colour of the slot deployed to."""
+        Returns the colour of the slot deployed to. One deploy at a time per sandbox: the state
+        file is read and written under its lock, so concurrent deploys (web and api) both land."""
+        with self.layout.locked():
+            return self._deploy(service, version, error_rate, latency_ms, unhealthy)
+
+    def _deploy(self, service: str, version: str, error_rate: float, latency_ms: int, unhealthy: bool) -> str:
         state = self.require_running()
         if service not in state.services:
             raise BadInput(f"unknown --service {service!r}; expected one of: {', '.join(state.services)}")

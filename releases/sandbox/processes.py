@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from releases.errors import Refused
-from releases.process_identity import running_process
+from releases.process_identity import ProcessIdentity, boot_id, identity_of, running_process
 from releases.sandbox.state import ProcessRecord
 
 START_TIMEOUT_SECONDS = 20.0
@@ -43,14 +43,17 @@ def start(
             argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, **env} if env else None, user=user,
         )  # fmt: skip
+    identity = identity_of(process.pid)
+    if identity is None:  # it exited at once: wait_listening reports its log
+        identity = ProcessIdentity(process.pid, boot_id(), -1.0)
     return ProcessRecord(
-        pid=process.pid, started_at=psutil.Process(process.pid).create_time(), argv=argv, log=str(log)
+        pid=process.pid, boot_id=identity.boot_id, start_ticks=identity.start_ticks, argv=argv, log=str(log)
     )
 
 
 def _process(record: ProcessRecord) -> psutil.Process | None:
-    """The recorded process if it still runs (same pid and same start time), else None."""
-    return running_process(record.pid, record.started_at)
+    """The recorded process if it still runs (same boot, pid and start ticks), else None."""
+    return running_process(record.identity)
 
 
 def is_running(record: ProcessRecord) -> bool:

@@ -4,9 +4,15 @@ reused a pid) and what each slot process runs."""
 
 from __future__ import annotations
 
+import fcntl
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from releases.process_identity import ProcessIdentity
 
 SERVICES = ("web", "api")
 COLOURS = ("blue", "green")
@@ -39,9 +45,15 @@ class ServicePorts(_State):
 
 class ProcessRecord(_State):
     pid: int
-    started_at: float
+    # Boot-relative identity (releases/process_identity.py): a wall-clock step cannot fool it.
+    boot_id: str
+    start_ticks: float
     argv: list[str]
     log: str
+
+    @property
+    def identity(self) -> ProcessIdentity:
+        return ProcessIdentity(self.pid, self.boot_id, self.start_ticks)
 
 
 class SandboxState(_State):
@@ -62,6 +74,8 @@ class Layout:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.state_file = root / "sandbox.json"
+        # Beside the directory, not in it: `down` removes the directory while holding the lock.
+        self.lock_file = root.parent / f".{root.name}.lock"
         self.topology_file = root / "topology.json"
         self.haproxy_config = root / "haproxy.cfg"
         self.prometheus_config = root / "prometheus.yml"
@@ -70,6 +84,21 @@ class Layout:
         self.secrets = root / "secrets.json"
         self.redis = root / "redis"
         self.backups = root / "backups"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One writer of the state file at a time (an exclusive lock on a file beside it, held
+        across a whole read-modify-write: up, down, deploy)."""
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock_file.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def read(self) -> SandboxState | None:
         if not self.state_file.exists():

@@ -242,10 +242,25 @@ class KubernetesSlots:
 
     def swap(self) -> None:
         """`active` first: from that moment production traffic reaches the new colour; `preview`
-        then takes the old colour, which stays warm for a swap back."""
+        then takes the old colour, which stays warm for a swap back. Two patches cannot be one
+        transaction, so if the second is refused the first is undone: both Services never stay on
+        one colour (from which no swap could recover)."""
         active, preview = self.colours()
         self._select("active", active, preview)
-        self._select("preview", preview, active)
+        try:
+            self._select("preview", preview, active)
+        except Refused as error:  # refused, conflicting or unreachable: the second half did not happen
+            try:
+                self._select("active", preview, active)
+            except Refused as undo:
+                raise TargetUnavailable(
+                    f"{error}; undoing the first half also failed ({undo}): Services "
+                    f"{self.target.services.active} and {self.target.services.preview} both select "
+                    f"{preview}. Point {self.target.services.active} back at {active} by hand"
+                ) from None
+            raise TargetUnavailable(
+                f"{error}. The swap was undone: {self.target.services.active} selects {active} again"
+            ) from None
 
     def unresolved_references(self) -> list[str]:
         """Pods read secrets from Kubernetes Secrets: a missing one keeps the new pods from starting,

@@ -37,7 +37,10 @@ def test_a_promoted_release_gets_its_page(journal: Journal, tmp_path: Path) -> N
     assert page.name == f"{text.split('`')[1]}-staging-web-2.0.0.md"  # the release id first
     assert text.startswith("# staging/web 2.0.0: promoted\n")
     assert "- Version: 2.0.0 (replacing 1.0.0)" in text and "- Operator: alice" in text
-    for step in ("deploy 2.0.0 to the staging slot", "swap slots: production 1.0.0 -> 2.0.0"):
+    for step in (
+        "deploy 2.0.0 to the staging slot",
+        "swap slots: production 1.0.0 -> 2.0.0, then at once weights stable=0.9 canary=0.1 -> stable=1 canary=0",
+    ):
         assert f"| started | {step} |" in text and f"| done | {step} |" in text
     # Gate figures: the fakes' clean traffic, 1,000 requests, no errors, p95 50 ms.
     assert "| bake at 10% | pass | 1000 | 0.00% | 50 ms |" in text
@@ -54,7 +57,7 @@ def test_a_rolled_back_release_says_why_and_what_the_team_missed(journal: Journa
 
     (page,) = (tmp_path / "reports").iterdir()
     text = page.read_text()
-    assert text.startswith("# staging/web 2.0.0: rolled_back\n")
+    assert text.startswith("# staging/web 2.0.0: rolled back\n")
     assert "| bake at 10% | fail | 1000 | 20.00% |" in text
     assert "error rate 20.00% is over 1.00%" in text
     assert "## Announcements not delivered" in text

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-import psutil
 import pytest
 
 from releases.engine import Engine, Step
 from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable
 from releases.journal import Journal
 from releases.lock import ReleaseLock
+from releases.process_identity import ProcessIdentity, boot_id, identity_of
 from releases.model import Outcome, Pool, PoolSample, Weights
 from releases.settings import AnalysisGate, EnvironmentSettings, HealthGate
 from tests.releases.fakes import FakeClock, FakeWorld
@@ -164,14 +165,17 @@ def test_failed_verification_after_promotion_swaps_back(world: FakeWorld, journa
     assert world.slots.production.version == "1.0.0"
 
 
-def test_promoting_while_staging_is_unhealthy_is_refused(world: FakeWorld, journal: Journal) -> None:
+def test_a_health_failure_after_traffic_moved_is_a_failed_gate(world: FakeWorld, journal: Journal) -> None:
+    """Not "no traffic was moved": 10% of users reach the unhealthy canary, so it is rolled back."""
     engine = engine_for(world, journal)
     engine.release(10, "2.0.0")
     world.slots.staging.healthy = False
-    with pytest.raises(Refused, match="did not report healthy"):
-        engine.release(100)
+    with pytest.raises(GateFailed, match=r"gate failed at 10%: staging health: .*did not report healthy"):
+        engine.release(50)
     assert world.slots.swaps == 0
-    assert world.router.weights == Weights(0.9, 0.1)
+    assert world.router.weights == Weights.all_stable()
+    record = journal.latest_release("sandbox", "web")
+    assert record is not None and record.outcome is Outcome.ROLLED_BACK
 
 
 def test_rollback_with_nothing_in_flight_is_refused(world: FakeWorld, journal: Journal) -> None:
@@ -183,7 +187,7 @@ def test_rollback_after_promotion_swaps_back(world: FakeWorld, journal: Journal)
     engine = engine_for(world, journal)
     engine.auto("2.0.0")
     result = engine.rollback()
-    assert [action.step for action in result.actions] == [Step.SWAP]
+    assert [action.step for action in result.actions] == [Step.SWAP_BACK]
     assert world.slots.production.version == "1.0.0"
     assert result.release is not None and result.release.outcome is Outcome.ROLLED_BACK
     with pytest.raises(Refused, match="nothing to roll back"):
@@ -219,10 +223,11 @@ def test_auto_resumes_from_the_current_step(world: FakeWorld, journal: Journal) 
 def test_a_held_lock_is_refused_naming_its_holder(world: FakeWorld, journal: Journal, tmp_path: Path) -> None:
     other = Journal(journal.path, operator="alice")
     holder = ReleaseLock(other, "sandbox", "web", lease_seconds=60)
-    holder.pid = os.getppid()  # a live process that is not us
-    holder.process_started_at = psutil.Process(holder.pid).create_time()
+    parent = identity_of(os.getppid())  # a live process that is not us
+    assert parent is not None
+    holder.process = parent
     holder.acquire()
-    with pytest.raises(Refused, match=r"lock held by alice on .* \(pid \d+\)"):
+    with pytest.raises(Refused, match=r"lock held by alice on .* \(pid \d+, token 1\)"):
         engine_for(world, journal).release(10, "2.0.0")
     assert world.router.writes == []
 
@@ -230,9 +235,9 @@ def test_a_held_lock_is_refused_naming_its_holder(world: FakeWorld, journal: Jou
 def test_a_lock_whose_holder_died_is_taken_over(world: FakeWorld, journal: Journal) -> None:
     other = Journal(journal.path, operator="crashed")
     holder = ReleaseLock(other, "sandbox", "web", lease_seconds=600)
-    holder.pid = 2**22 + 12345  # no such process
+    holder.process = ProcessIdentity(2**22 + 12345, boot_id(), 1.0)  # no such process
     holder.acquire()
     engine_for(world, journal).release(10, "2.0.0")
     assert world.router.weights == Weights(0.9, 0.1)
-    notes = journal.connection.execute("SELECT action FROM events WHERE action = 'stale lock taken over'")
-    assert len(notes.fetchall()) == 1
+    notes = [e for e in journal.connection.execute("SELECT * FROM events WHERE action = 'lock-taken-over'")]
+    assert len(notes) == 1 and json.loads(notes[0]["detail"])["live"] is False

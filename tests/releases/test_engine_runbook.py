@@ -62,7 +62,7 @@ def test_the_first_step_runs_the_runbook_in_order(world: FakeWorld, journal: Jou
     assert result.release is not None and result.release.migration is Migration.REVERSIBLE
     events = journal.events(result.release.id)
     order = [e.action for e in events if e.kind == "outcome"]
-    assert order[0] == "pre-flight"  # journaled with the release it let through
+    assert order[0] == Step.PREFLIGHT  # journaled with the release it let through
     assert order.index("backup") < order.index("migrate") < order.index("deploy")
     migrate = next(e for e in events if e.kind == "outcome" and e.action == "migrate")
     assert migrate.detail["output"] == "migrated to 2.0.0"
@@ -128,7 +128,7 @@ def test_a_failed_smoke_test_on_staging_moves_no_traffic(world: FakeWorld, journ
     record = journal.latest_release("sandbox", "web")
     assert record is not None and record.in_flight  # fix and rerun, or roll back
     gate = [e for e in journal.events(record.id) if e.kind == "gate"]
-    assert gate[-1].action == "smoke test" and gate[-1].detail["verdict"] == "fail"
+    assert gate[-1].action == Step.SMOKE and gate[-1].detail["verdict"] == "fail"
 
 
 def test_a_failed_smoke_test_after_promotion_swaps_back(world: FakeWorld, journal: Journal) -> None:

@@ -96,8 +96,12 @@ def test_one_message_per_state_change(journal: Journal) -> None:
         ("done: weights stable=1 canary=0 -> stable=0.9 canary=0.1", None, "stable=0.9 canary=0.1"),
         ("gate on canary 10%", "pass", "stable=0.9 canary=0.1"),
         ("done: staging reports healthy, ready and 2.0.0 3 times in a row", None, "stable=0.9 canary=0.1"),
-        ("done: swap slots: production 1.0.0 -> 2.0.0", None, "stable=1 canary=0"),
-        ("done: weights stable=0.9 canary=0.1 -> stable=1 canary=0", None, "stable=1 canary=0"),
+        (
+            "done: swap slots: production 1.0.0 -> 2.0.0, then at once weights stable=0.9 canary=0.1 -> "
+            "stable=1 canary=0",
+            None,
+            "stable=1 canary=0",
+        ),
         ("gate on production 2.0.0", "pass", "stable=1 canary=0"),
         ("release promoted", None, "stable=1 canary=0"),
     ]

@@ -22,9 +22,9 @@ pytestmark = needs_sandbox_programs
 
 def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
     sandbox = Sandbox(tmp_path / "sandbox")
-    state = sandbox.up()
+    state = sandbox.up().state
     try:
-        assert sandbox.up() == sandbox.state()  # idempotent: the running sandbox is left alone
+        assert sandbox.up().state == sandbox.state()  # idempotent: the running sandbox is left alone
         pids = {name: record.pid for name, record in state.processes.items()}
         web = sandbox.topology().service("web")
         assert isinstance(web.slots, SandboxSlotPair) and isinstance(web.router, HAProxyTarget)

@@ -1,0 +1,69 @@
+"""SIGINT and SIGTERM as exceptions the engine can journal, and a quiet moment to do so.
+
+Python turns SIGINT into KeyboardInterrupt; SIGTERM (what CI runners and `kill` send) would end
+the process on the spot, with nothing journaled and the lock left to expire. Inside
+`interruptible()` it raises `Terminated` instead, so both unwind the same way: the engine journals
+the interruption, releases the lock and says where traffic is (releases/engine.py).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from releases.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM raises `Terminated` and SIGINT `KeyboardInterrupt` in the main thread."""
+    if not _main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in HANDLED}
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM while an interruption is journaled and the lock released: a
+    second Ctrl-C must not cut that short and leave the lock to its lease."""
+    if not _main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in HANDLED}
+    for number in HANDLED:
+        signal.signal(number, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def exit_code(interruption: BaseException) -> int:
+    """130 for SIGINT (KeyboardInterrupt), 143 for SIGTERM, as a shell reports them."""
+    return EXIT_TERMINATED if isinstance(interruption, Terminated) else EXIT_INTERRUPTED
+
+
+def signal_name(interruption: BaseException) -> str:
+    return "SIGTERM" if isinstance(interruption, Terminated) else "SIGINT"
