@@ -795,13 +795,14 @@ class Engine:
         intent covers both, so the fence is checked once, right before."""
         reset = action.weights
         self._intent(record, action)
-        self.targets.slots.swap()
-        if reset is not None:
-            try:
-                self.targets.router.write_weights(reset)
-            except TargetUnavailable as error:
-                self._undo_swap(record, action, error)
-            self._weights = reset
+        with signals.postponed():  # Ctrl-C between the two writes would strand canary users
+            self.targets.slots.swap()
+            if reset is not None:
+                try:
+                    self.targets.router.write_weights(reset)
+                except TargetUnavailable as error:
+                    self._undo_swap(record, action, error)
+                self._weights = reset
         self._verify_slots(record.version, record.previous_version)
         if reset is not None:
             self._verify_weights(reset)

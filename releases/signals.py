@@ -60,6 +60,29 @@ def deferred() -> Iterator[None]:
             signal.signal(number, handler)
 
 
+@contextmanager
+def postponed() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block ends, then act on them: for writes that must
+    happen back to back (the promotion's swap and weights reset), where stopping in between would
+    leave canary traffic on the previous version."""
+    if not _main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {number: signal.getsignal(number) for number in HANDLED}
+    for number in HANDLED:
+        signal.signal(number, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if received:
+        if received[0] == signal.SIGTERM:
+            raise Terminated(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+
 def exit_code(interruption: BaseException) -> int:
     """130 for SIGINT (KeyboardInterrupt), 143 for SIGTERM, as a shell reports them."""
     return EXIT_TERMINATED if isinstance(interruption, Terminated) else EXIT_INTERRUPTED

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,13 @@ import pytest
 
 from releases.plan import Step
 from releases.rehearsal.load import LoadGenerator
-from tests.releases.sandbox_helpers import Operator, needs_sandbox_programs
+from tests.releases.sandbox_helpers import (
+    Operator,
+    journal_rows,
+    needs_sandbox_programs,
+    steady_load,
+    wait_for_intent,
+)
 
 
 @pytest.fixture
@@ -24,14 +28,6 @@ def operator(tmp_path: Path) -> Iterator[Operator]:
     assert up.returncode == 0, up.stdout + up.stderr
     yield person
     person.run("sandbox.down")
-
-
-def journal_rows(operator: Operator, query: str) -> list[tuple[object, ...]]:
-    path = operator.state_dir / "journal.sqlite"
-    if not path.exists():
-        return []
-    with sqlite3.connect(path, timeout=10) as connection:
-        return connection.execute(query).fetchall()
 
 
 @pytest.mark.parametrize("percent", ["0", "101", "-5", "10.5", "ten"])
@@ -79,7 +75,8 @@ def test_refusals_and_bad_input_on_a_running_sandbox(operator: Operator) -> None
     assert web["release"]["state"] == "held" and web["release"]["hold"] == "health failed"
 
     # A held release that never took traffic does not block the next version: it is aborted.
-    fixed = operator.run("release", "--percent", "10", "--version", "3.0.1")
+    with steady_load(operator):
+        fixed = operator.run("release", "--percent", "10", "--version", "3.0.1")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert [(r["version"], r["outcome"]) for r in json.loads(operator.run("history", "--json").stdout)] == [
         ("3.0.0", "aborted"),
@@ -92,7 +89,7 @@ def test_a_second_release_while_one_holds_the_lock_is_refused(operator: Operator
     slow = Operator(operator.state_dir, {"releases": {"sandbox": {"analysis": {"bake_seconds": 60}}}})
     first = slow.start("release", "--percent", "10", "--version", "2.0.0")
     try:
-        _wait_for(operator, Step.BAKE, timeout=30)
+        wait_for_intent(operator, Step.BAKE, timeout=30)
         second = operator.run("release", "--percent", "50")
         assert second.returncode == 3
         assert "lock held by" in second.stderr and f"(pid {first.pid}," in second.stderr
@@ -130,12 +127,12 @@ STEPS = [Step.DEPLOY, Step.HEALTH, Step.WEIGHTS, Step.BAKE, Step.PROMOTE, Step.V
 @needs_sandbox_programs
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_at_any_step_a_rerun_converges(operator: Operator, step: Step) -> None:
-    release = operator.start("release", "--auto", "--version", "2.0.0")
-    _wait_for(operator, step, timeout=60)
-    release.send_signal(signal.SIGKILL)
-    release.wait()
-
-    rerun = operator.run("release", "--auto")
+    with steady_load(operator):
+        release = operator.start("release", "--auto", "--version", "2.0.0")
+        wait_for_intent(operator, step, timeout=60)
+        release.send_signal(signal.SIGKILL)
+        release.wait()
+        rerun = operator.run("release", "--auto")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     web = operator.status()
     assert web["production"]["version"] == "2.0.0"
@@ -143,15 +140,6 @@ def test_killed_at_any_step_a_rerun_converges(operator: Operator, step: Step) ->
     assert web["weights"] == {"stable": 1.0, "canary": 0.0}
     assert web["release"]["outcome"] == "promoted"
     assert web["lock"] is None
-
-
-def _wait_for(operator: Operator, step: Step, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if journal_rows(operator, f"SELECT 1 FROM events WHERE kind = 'intent' AND action = '{step}'"):
-            return
-        time.sleep(0.01)
-    pytest.fail(f"the release never reached {step!r}")
 
 
 @needs_sandbox_programs

@@ -97,9 +97,9 @@ class Postgres:
                 "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=50"]  # fmt: skip
 
     def _connect_when_ready(self, psycopg: Any, timeout: float = 30.0) -> Any:
-        """A superuser connection once the server accepts sessions. The port opens before
-        recovery ends, and a loaded machine stretches that moment: "the database system is
-        starting up" means try again, anything else is an error."""
+        """A superuser connection once the server accepts sessions. Its TCP port (what the start
+        waited for) opens before its unix socket exists and before recovery ends, and a loaded
+        machine stretches that moment: until the deadline, a refused connection means try again."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -111,8 +111,10 @@ class Postgres:
                     autocommit=True,
                 )
             except psycopg.OperationalError as error:
-                if "starting up" not in str(error) or time.monotonic() > deadline:
-                    raise
+                if time.monotonic() > deadline:
+                    raise Refused(
+                        f"the sandbox's Postgres did not accept sessions within {timeout:g} s: {error}"
+                    ) from None
                 time.sleep(0.1)
 
     def create_app_database(self) -> str:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from releases.rehearsal.load import LoadGenerator
 from releases.sandbox.datastores import missing_programs
 from tests.conftest import PROJECT_DIR
 
@@ -71,3 +76,48 @@ class Operator:
         result = self.run("status", "--json", "--service", "web")
         assert result.returncode == 0, result.stdout + result.stderr
         return json.loads(result.stdout)["services"]["web"]
+
+
+def fast(**sandbox: Any) -> dict[str, Any]:
+    """FAST with some sandbox settings replaced (one level deep: `analysis={...}` merges)."""
+    merged = {**FAST["releases"]["sandbox"]}
+    for key, value in sandbox.items():
+        merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+    return {"releases": {"sandbox": merged}}
+
+
+def journal_rows(operator: Operator, query: str, *parameters: object) -> list[tuple[Any, ...]]:
+    path = operator.state_dir / "journal.sqlite"
+    if not path.exists():
+        return []
+    with sqlite3.connect(path, timeout=10) as connection:
+        return connection.execute(query, parameters).fetchall()
+
+
+def wait_for_intent(operator: Operator, step: str, timeout: float) -> None:
+    """Until the journal shows that a release started `step` (a releases.plan.Step id)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if journal_rows(operator, "SELECT 1 FROM events WHERE kind = 'intent' AND action = ?", step):
+            return
+        time.sleep(0.01)
+    pytest.fail(f"the release never reached {step!r}")
+
+
+def public_url(operator: Operator, service: str = "web") -> str:
+    topology = json.loads((operator.state_dir / "sandbox" / "topology.json").read_text())
+    return topology["services"][service]["router"]["public_url"] + "/"
+
+
+@contextmanager
+def steady_load(operator: Operator, rate: float = 100, seconds: float = 120) -> Iterator[LoadGenerator]:
+    """Users on the sandbox's web frontend while a test releases: the gates judge evidence, and
+    with no traffic a release is held, not promoted. Bounded in requests and time."""
+    generator = LoadGenerator(
+        public_url(operator), rate=rate, max_requests=int(rate * seconds), max_seconds=seconds
+    )
+    generator.start()
+    try:
+        yield generator
+    finally:
+        generator.stop()

@@ -39,7 +39,8 @@ def test_a_promoted_release_gets_its_page(journal: Journal, tmp_path: Path) -> N
     assert "- Version: 2.0.0 (replacing 1.0.0)" in text and "- Operator: alice" in text
     for step in (
         "deploy 2.0.0 to the staging slot",
-        "swap slots: production 1.0.0 -> 2.0.0, then at once weights stable=0.9 canary=0.1 -> stable=1 canary=0",
+        "swap slots: production 1.0.0 -> 2.0.0, then at once weights stable=0.9 canary=0.1 -> "
+        "stable=1 canary=0",
     ):
         assert f"| started | {step} |" in text and f"| done | {step} |" in text
     # Gate figures: the fakes' clean traffic, 1,000 requests, no errors, p95 50 ms.

@@ -12,8 +12,8 @@ from releases.engine import Engine, Step
 from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable
 from releases.journal import Journal
 from releases.lock import ReleaseLock
-from releases.process_identity import ProcessIdentity, boot_id, identity_of
 from releases.model import Outcome, Pool, PoolSample, Weights
+from releases.process_identity import ProcessIdentity, boot_id, identity_of
 from releases.settings import AnalysisGate, EnvironmentSettings, HealthGate
 from tests.releases.fakes import FakeClock, FakeWorld
 
@@ -239,5 +239,5 @@ def test_a_lock_whose_holder_died_is_taken_over(world: FakeWorld, journal: Journ
     holder.acquire()
     engine_for(world, journal).release(10, "2.0.0")
     assert world.router.weights == Weights(0.9, 0.1)
-    notes = [e for e in journal.connection.execute("SELECT * FROM events WHERE action = 'lock-taken-over'")]
+    notes = list(journal.connection.execute("SELECT * FROM events WHERE action = 'lock-taken-over'"))
     assert len(notes) == 1 and json.loads(notes[0]["detail"])["live"] is False
