@@ -261,10 +261,29 @@ def test_the_team_hears_of_every_step_even_when_its_webhook_fails(
         "staging/web 6.6.6: done: deploy 6.6.6 to the staging slot",
     ]
     assert any(text.startswith("staging/web 6.6.6: gate on canary 10% [fail]") for text in messages)
-    assert messages[-1] == "staging/web 6.6.6: release rolled_back"
+    assert messages[-1] == "staging/web 6.6.6: release rolled_back - gate failed at 10%"
     fields = json.loads(httpserver.log[0][0].get_data())["blocks"][1]["fields"]
     assert f"*Operator*\n{getpass.getuser()}" in [field["text"] for field in fields]
     with sqlite3.connect(person.state_dir / "journal.sqlite") as connection:
         undelivered = connection.execute("SELECT detail FROM events WHERE action = 'notify'").fetchall()
     assert len(undelivered) == len(messages)
     assert token_path not in result.stdout + result.stderr + repr(undelivered)
+
+
+def test_a_half_kubernetes_promotion_is_undone(world: CloudWorld, tmp_path: Path) -> None:
+    """The swap is two Service patches; when the second is refused, the first is undone, so the
+    two Services never both select one colour (from which no command could recover)."""
+    person = operator(world, tmp_path)
+    first = first_step(person, world, "api", "50", "1.1.0")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = (world.kubernetes.colour("api-active"), world.kubernetes.colour("api-preview"))
+    world.kubernetes.fail("PATCH", r"/api/v1/namespaces/\w+/services/api-preview", 403, times=1)
+    result = run(person, world, "release", "--service", "api", "--percent", "100")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "The swap was undone" in result.stderr
+    assert (world.kubernetes.colour("api-active"), world.kubernetes.colour("api-preview")) == before
+    assert serving(world, "api") == ("1.0.0", "1.1.0") and canary_share(world, "api") == pytest.approx(0.5)
+    # Once the API server accepts the patch again, the promotion goes through.
+    again = run(person, world, "release", "--service", "api", "--percent", "100")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert serving(world, "api") == ("1.1.0", "1.0.0")
