@@ -232,7 +232,8 @@ class Journal:
                     self._check_fence(connection, self.fence, renew=True)
                 yield connection
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:  # SQLite already rolled back after SQLITE_FULL
+                    connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
 
@@ -264,7 +265,7 @@ class Journal:
             raise Superseded(
                 f"this command's lock on {fence.service} in {fence.environment} (token {fence.token}) is no "
                 f"longer current"
-                + (f": {by} holds token {now}" if by else f" (token now {now}, released)")
+                + (f": {by} holds token {now}" if by else f": a later holder took token {now} (and let go)")
                 + "; it stopped before its next write. See `invoke status`"
             )
         if renew:

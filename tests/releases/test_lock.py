@@ -1,0 +1,88 @@
+"""The release lock: fencing tokens that only grow, takeover, stale leases on the journal's clock."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from releases.errors import Refused, Superseded
+from releases.journal import EventKind, Journal
+from releases.lock import ReleaseLock, current_holder
+from releases.process_identity import ProcessIdentity, boot_id, identity_of
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal.sqlite", operator="alice")
+
+
+def other_lock(journal: Journal, takeover: bool = False, lease: float = 30) -> ReleaseLock:
+    """A lock held by another live process on this machine (the test runner's parent)."""
+    lock = ReleaseLock(Journal(journal.path, operator="bob"), "sandbox", "web", lease, takeover)
+    parent = identity_of(os.getppid())
+    assert parent is not None
+    lock.process = parent
+    return lock
+
+
+def test_tokens_only_grow_across_acquisitions_and_releases(journal: Journal) -> None:
+    tokens = []
+    for _ in range(3):
+        with ReleaseLock(journal, "sandbox", "web", 30) as lock:
+            tokens.append(lock.token)
+    assert tokens == [1, 2, 3]
+    assert current_holder(journal, "sandbox", "web") is None
+    with ReleaseLock(journal, "sandbox", "api", 30) as lock:
+        assert lock.token == 1  # one counter per environment and service
+
+
+def test_a_live_holder_is_refused_unless_taken_over(journal: Journal) -> None:
+    holder = other_lock(journal)
+    holder.acquire()
+    with pytest.raises(Refused, match=r"lock held by bob .*token 1.*`invoke rollback` to take over"):
+        ReleaseLock(journal, "sandbox", "web", 30).acquire()
+    rollback = ReleaseLock(journal, "sandbox", "web", 30, takeover=True)
+    rollback.acquire()
+    assert rollback.token == 2 and rollback.previous is not None and rollback.previous.owner == "bob"
+    with pytest.raises(Superseded, match=r"\(token 1\) is no longer current: alice on .* holds token 2"):
+        holder.journal.record("sandbox", "web", EventKind.NOTE, "too late")
+    holder.release()  # the displaced holder lets go of nothing
+    holder_now = current_holder(journal, "sandbox", "web")
+    assert holder_now is not None and holder_now.token == 2
+
+
+def test_a_lease_is_judged_on_the_journal_clock_not_the_wall_clock(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second operator whose clock is an hour ahead does not see a live lease as expired."""
+    holder = other_lock(journal, lease=30)
+    holder.acquire()
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 3600)
+    with pytest.raises(Refused, match="lock held by bob"):
+        ReleaseLock(journal, "sandbox", "web", 30).acquire()
+
+
+def test_an_expired_lease_or_a_dead_holder_is_taken_without_a_takeover(journal: Journal) -> None:
+    expired = other_lock(journal, lease=0.05)
+    expired.acquire()
+    time.sleep(0.1)
+    with ReleaseLock(journal, "sandbox", "web", 30) as lock:
+        assert lock.token == 2 and lock.previous is None
+    dead = ReleaseLock(Journal(journal.path, "carol"), "sandbox", "web", 600)
+    dead.process = ProcessIdentity(2**22 + 7, boot_id(), 1.0)
+    dead.acquire()
+    with ReleaseLock(journal, "sandbox", "web", 30) as lock:
+        assert lock.token == 4
+
+
+def test_the_heartbeat_renews_the_lease_between_writes(journal: Journal) -> None:
+    with ReleaseLock(journal, "sandbox", "web", 0.6):
+        first = current_holder(journal, "sandbox", "web")
+        time.sleep(0.5)
+        later = current_holder(journal, "sandbox", "web")
+        assert first is not None and later is not None and later.expires_at > first.expires_at
+        assert not later.is_stale()
