@@ -1,4 +1,5 @@
-"""The durable journal: every release, and every intent and outcome within it, in SQLite.
+"""The durable journal: every release, and every intent and outcome within it, in the state store
+(releases/state/: SQLite under the state directory, or PostgreSQL shared by a team).
 
 Intents are written before an action and outcomes after it, so after a crash the journal says
 what was being attempted; the live state says what actually happened. The engine trusts the live
@@ -7,8 +8,10 @@ replaces, who started it, what the gates said and why a release is held.
 
 Fencing: while a process holds the release lock (releases/lock.py) its journal carries a `Fence`,
 and every write opens with a check, inside the same transaction, that the lease row still carries
-that fencing token and that process. A holder that was paused, slowed or taken over writes
-nothing more: the check fails before its intent is journaled, so before the action it announces.
+that fencing token and that process (on PostgreSQL it locks that row, `SELECT ... FOR UPDATE`, so a
+takeover waits for the write or the write for the takeover). A holder that was paused, slowed or
+taken over writes nothing more: the check fails before its intent is journaled, so before the
+action it announces.
 
 Events are typed: a kind (`EventKind`) and an action id (a `releases.plan.Step` or a `Note`), both
 stable ids; what people read is derived from them (and from the action's description).
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import enum
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,59 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from releases.errors import JournalUnavailable, Superseded
+from sqlalchemy import Connection, RowMapping, insert, select, update
+
+from releases.errors import Superseded
 from releases.model import HoldReason, Migration, Outcome, ReleaseRecord
-from releases.process_identity import ProcessIdentity, boot_id
+from releases.process_identity import ProcessIdentity
+from releases.state.schema import events, leases, releases
+from releases.state.store import BUSY_TIMEOUT_SECONDS, StateStore, local_clock
 
-# How long a write waits for another writer before the journal is reported busy.
-BUSY_TIMEOUT_SECONDS = 10.0
+__all__ = ["BUSY_TIMEOUT_SECONDS", "Event", "EventKind", "Fence", "Journal", "Note", "lease_clock"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS releases (
-    id TEXT PRIMARY KEY,
-    environment TEXT NOT NULL,
-    service TEXT NOT NULL,
-    version TEXT NOT NULL,
-    previous_version TEXT,
-    operator TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    outcome TEXT,
-    last_percent INTEGER,
-    migration TEXT
-);
-CREATE INDEX IF NOT EXISTS releases_by_target ON releases (environment, service, started_at);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    environment TEXT NOT NULL,
-    service TEXT NOT NULL,
-    release_id TEXT,
-    operator TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('intent', 'outcome', 'gate', 'note')),
-    action TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS leases (
-    environment TEXT NOT NULL,
-    service TEXT NOT NULL,
-    token INTEGER NOT NULL,
-    owner TEXT,
-    host TEXT,
-    pid INTEGER,
-    boot_id TEXT,
-    start_ticks REAL,
-    acquired_at REAL,
-    clock_id TEXT,
-    expires_at REAL,
-    PRIMARY KEY (environment, service)
-);
-"""
-# Columns added since the first journals: added on open, so an older journal keeps its history.
-ADDED_COLUMNS = {
-    "releases": {"migration": "TEXT", "hold": "TEXT", "hold_detail": "TEXT", "reason": "TEXT"},
-    "events": {"token": "INTEGER"},
-}
+# The boot clock a SQLite store judges leases by (the store's `clock` picks the right one).
+lease_clock = local_clock
 
 
 class EventKind(enum.StrEnum):
@@ -129,59 +90,7 @@ class Fence:
     lease_seconds: float
 
 
-def lease_clock() -> tuple[str, float]:
-    """The clock leases are judged by: (its id, now). For a journal on this machine that is the
-    boot's own clock, seconds since boot read from /proc/uptime, which neither a wall-clock step
-    nor a process's faked time (libfaketime) moves. Its id is the boot id: a lease written under
-    another boot is over (every process of that boot is gone)."""
-    try:
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):  # no /proc: the monotonic clock, also boot-relative
-        uptime = time.monotonic()
-    return boot_id(), uptime
-
-
-@contextmanager
-def _faults(path: Path) -> Iterator[None]:
-    """sqlite3's errors as an operator-facing refusal: what failed, why, and what to do."""
-    try:
-        yield
-    except sqlite3.Error as error:
-        text = str(error)
-        if "locked" in text or "busy" in text:
-            why = (
-                f"another process held it for more than {BUSY_TIMEOUT_SECONDS:g} s ({text}); wait for it "
-                "and rerun"
-            )
-        elif "full" in text:
-            why = f"the disk or the database is full ({text}); free space and rerun"
-        else:
-            why = f"{text}; check the file and rerun"
-        raise JournalUnavailable(
-            f"the journal {path} could not be read or written: {why}. Nothing was done after the last "
-            "journaled step; the same command resumes from the live state"
-        ) from None
-
-
-def open_database(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), with WAL so that `status`
-    reads while a release writes, and a busy timeout so writers queue instead of failing."""
-    with _faults(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.executescript(SCHEMA)
-        for table, columns in ADDED_COLUMNS.items():
-            present = {row["name"] for row in connection.execute(f"PRAGMA table_info({table})")}
-            for name, kind in columns.items():
-                if name not in present:
-                    connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-    return connection
-
-
-def _release(row: sqlite3.Row) -> ReleaseRecord:
+def _release(row: RowMapping) -> ReleaseRecord:
     return ReleaseRecord(
         id=row["id"],
         environment=row["environment"],
@@ -201,54 +110,46 @@ def _release(row: sqlite3.Row) -> ReleaseRecord:
 
 
 class Journal:
-    def __init__(self, path: Path, operator: str) -> None:
-        self.path = path
+    """The journal of one operator over a state store (a `StateStore`, its URL, or for the local
+    default a SQLite file's path)."""
+
+    def __init__(self, store: StateStore | str | Path, operator: str) -> None:
+        if isinstance(store, Path):
+            store = f"sqlite:///{store}"
+        self.store = StateStore(store) if isinstance(store, str) else store
         self.operator = operator
-        self._connection: sqlite3.Connection | None = None
         # Set by the lock while this process holds it: every write is then fenced.
         self.fence: Fence | None = None
 
     @property
-    def connection(self) -> sqlite3.Connection:
-        if self._connection is None:
-            self._connection = open_database(self.path)
-        return self._connection
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+    def path(self) -> Path | None:
+        """The SQLite file (None for a PostgreSQL store)."""
+        return self.store.path
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE takes the write lock up front, so read-then-write is atomic; with a
-        fence, the first statement checks it (and renews the lease: the holder is demonstrably
-        alive)."""
-        with _faults(self.path):
-            connection = self.connection
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                if self.fence is not None:
-                    self._check_fence(connection, self.fence, renew=True)
-                yield connection
-            except BaseException:
-                if connection.in_transaction:  # SQLite already rolled back after SQLITE_FULL
-                    connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction (on SQLite it takes the write lock up front, so read-then-write is
+        atomic); with a fence, the first statement checks it (and renews the lease: the holder is
+        demonstrably alive)."""
+        with self.store.write() as connection:
+            if self.fence is not None:
+                self._check_fence(connection, self.fence, renew=True)
+            yield connection
 
     def check_fence(self) -> None:
         """Raise `Superseded` when this process no longer holds the lock it acquired (a read: for
         the checks between writes, such as every analysis interval of a bake)."""
         if self.fence is not None:
-            with _faults(self.path):
-                self._check_fence(self.connection, self.fence, renew=False)
+            with self.store.read() as connection:
+                self._check_fence(connection, self.fence, renew=False)
 
-    @staticmethod
-    def _check_fence(connection: sqlite3.Connection, fence: Fence, renew: bool) -> None:
-        row = connection.execute(
-            "SELECT * FROM leases WHERE environment = ? AND service = ?", (fence.environment, fence.service)
-        ).fetchone()
+    def _check_fence(self, connection: Connection, fence: Fence, renew: bool) -> None:
+        query = select(leases).where(
+            leases.c.environment == fence.environment, leases.c.service == fence.service
+        )
+        if renew:  # the write that follows must not race a takeover
+            query = self.store.lock_row(query)
+        row = connection.execute(query).mappings().first()
         holder = fence.holder
         if (
             row is None
@@ -269,16 +170,20 @@ class Journal:
                 + "; it stopped before its next write. See `invoke status`"
             )
         if renew:
-            clock_id, now_on_clock = lease_clock()
+            clock_id, now_on_clock = self.store.clock(connection)
             connection.execute(
-                "UPDATE leases SET clock_id = ?, expires_at = ? WHERE environment = ? AND service = ?"
-                " AND token = ?",
-                (clock_id, now_on_clock + fence.lease_seconds, fence.environment, fence.service, fence.token),
+                update(leases)
+                .where(
+                    leases.c.environment == fence.environment,
+                    leases.c.service == fence.service,
+                    leases.c.token == fence.token,
+                )
+                .values(clock_id=clock_id, expires_at=now_on_clock + fence.lease_seconds)
             )
 
     def _insert_event(
         self,
-        connection: sqlite3.Connection,
+        connection: Connection,
         environment: str,
         service: str,
         kind: EventKind,
@@ -286,21 +191,18 @@ class Journal:
         release_id: str | None,
         detail: dict[str, Any],
     ) -> None:
-        token = self.fence.token if self.fence is not None else None
         connection.execute(
-            "INSERT INTO events (at, environment, service, release_id, operator, kind, action, detail, token)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                time.time(),
-                environment,
-                service,
-                release_id,
-                self.operator,
-                kind.value,
-                str(action),
-                json.dumps(detail, sort_keys=True, default=str),
-                token,
-            ),
+            insert(events).values(
+                at=time.time(),
+                environment=environment,
+                service=service,
+                release_id=release_id,
+                operator=self.operator,
+                kind=kind.value,
+                action=str(action),
+                detail=json.dumps(detail, sort_keys=True, default=str),
+                token=self.fence.token if self.fence is not None else None,
+            )
         )
 
     def record(
@@ -337,19 +239,17 @@ class Journal:
         )
         with self.transaction() as connection:
             connection.execute(
-                "INSERT INTO releases (id, environment, service, version, previous_version, operator,"
-                " started_at, migration, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.id,
-                    environment,
-                    service,
-                    version,
-                    previous_version,
-                    self.operator,
-                    record.started_at,
-                    migration.value if migration else None,
-                    reason,
-                ),
+                insert(releases).values(
+                    id=record.id,
+                    environment=environment,
+                    service=service,
+                    version=version,
+                    previous_version=previous_version,
+                    operator=self.operator,
+                    started_at=record.started_at,
+                    migration=migration.value if migration else None,
+                    reason=reason,
+                )
             )
             detail = {
                 "version": version,
@@ -362,18 +262,18 @@ class Journal:
             )
         return record
 
+    def _update(self, connection: Connection, record: ReleaseRecord, **values: Any) -> None:
+        connection.execute(update(releases).where(releases.c.id == record.id).values(**values))
+
     def set_percent(self, record: ReleaseRecord, percent: int) -> None:
         with self.transaction() as connection:
-            connection.execute("UPDATE releases SET last_percent = ? WHERE id = ?", (percent, record.id))
+            self._update(connection, record, last_percent=percent)
         record.last_percent = percent
 
     def hold(self, record: ReleaseRecord, reason: HoldReason, detail: str, **figures: Any) -> None:
         """The release stays in flight, traffic unchanged, until an operator moves it on."""
         with self.transaction() as connection:
-            connection.execute(
-                "UPDATE releases SET hold = ?, hold_detail = ? WHERE id = ?",
-                (reason.value, detail, record.id),
-            )
+            self._update(connection, record, hold=reason.value, hold_detail=detail)
             self._insert_event(
                 connection,
                 record.environment,
@@ -390,18 +290,19 @@ class Journal:
         if record.hold is None:
             return
         with self.transaction() as connection:
-            connection.execute(
-                "UPDATE releases SET hold = NULL, hold_detail = NULL WHERE id = ?", (record.id,)
-            )
+            self._update(connection, record, hold=None, hold_detail=None)
         record.hold, record.hold_detail = None, None
 
     def finish(self, record: ReleaseRecord, outcome: Outcome, **detail: Any) -> None:
         finished_at = time.time()
         with self.transaction() as connection:
-            connection.execute(
-                "UPDATE releases SET outcome = ?, finished_at = ?, hold = NULL, hold_detail = NULL"
-                " WHERE id = ?",
-                (outcome.value, finished_at, record.id),
+            self._update(
+                connection,
+                record,
+                outcome=outcome.value,
+                finished_at=finished_at,
+                hold=None,
+                hold_detail=None,
             )
             self._insert_event(
                 connection,
@@ -415,33 +316,48 @@ class Journal:
         record.outcome, record.finished_at = outcome, finished_at
         record.hold = record.hold_detail = None
 
-    def lease_row(self, environment: str, service: str) -> sqlite3.Row | None:
-        with _faults(self.path):
-            return self.connection.execute(
-                "SELECT * FROM leases WHERE environment = ? AND service = ?", (environment, service)
-            ).fetchone()
+    def lease_row(
+        self, environment: str, service: str, connection: Connection | None = None
+    ) -> dict[str, Any] | None:
+        """The lease row, with `now` and `now_clock_id`: the store's clock read in the same
+        transaction, so that a lease is judged on the store's clock."""
+        if connection is None:
+            with self.store.read() as reading:
+                return self.lease_row(environment, service, reading)
+        query = select(leases).where(leases.c.environment == environment, leases.c.service == service)
+        row = connection.execute(query).mappings().first()
+        if row is None:
+            return None
+        clock_id, now = self.store.clock(connection)
+        return {**row, "now": now, "now_clock_id": clock_id}
 
     def release(self, release_id: str) -> ReleaseRecord | None:
-        with _faults(self.path):
-            row = self.connection.execute("SELECT * FROM releases WHERE id = ?", (release_id,)).fetchone()
+        with self.store.read() as connection:
+            row = connection.execute(select(releases).where(releases.c.id == release_id)).mappings().first()
         return _release(row) if row else None
 
     def latest_release(self, environment: str, service: str) -> ReleaseRecord | None:
-        with _faults(self.path):
-            row = self.connection.execute(
-                "SELECT * FROM releases WHERE environment = ? AND service = ?"
-                " ORDER BY started_at DESC, rowid DESC LIMIT 1",
-                (environment, service),
-            ).fetchone()
+        with self.store.read() as connection:
+            row = (
+                connection.execute(
+                    select(releases)
+                    .where(releases.c.environment == environment, releases.c.service == service)
+                    .order_by(releases.c.started_at.desc(), releases.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
         return _release(row) if row else None
 
     def releases(self, environment: str | None = None, service: str | None = None) -> list[ReleaseRecord]:
-        with _faults(self.path):
-            rows = self.connection.execute(
-                "SELECT * FROM releases WHERE (? IS NULL OR environment = ?) AND (? IS NULL OR service = ?)"
-                " ORDER BY started_at, rowid",
-                (environment, environment, service, service),
-            ).fetchall()
+        query = select(releases).order_by(releases.c.started_at, releases.c.id)
+        if environment is not None:
+            query = query.where(releases.c.environment == environment)
+        if service is not None:
+            query = query.where(releases.c.service == service)
+        with self.store.read() as connection:
+            rows = connection.execute(query).mappings().all()
         return [_release(row) for row in rows]
 
     def abandon_in_flight(self, environment: str) -> int:
@@ -451,11 +367,14 @@ class Journal:
             self.finish(record, Outcome.ABANDONED)
         return len(in_flight)
 
-    def events(self, release_id: str) -> list[Event]:
-        with _faults(self.path):
-            rows = self.connection.execute(
-                "SELECT * FROM events WHERE release_id = ? ORDER BY seq", (release_id,)
-            ).fetchall()
+    def events(self, release_id: str | None = None) -> list[Event]:
+        """The events of one release (or, with None, every event), oldest first: any shell sharing
+        the store reads the gate figures a running release publishes here."""
+        query = select(events).order_by(events.c.seq)
+        if release_id is not None:
+            query = query.where(events.c.release_id == release_id)
+        with self.store.read() as connection:
+            rows = connection.execute(query).mappings().all()
         return [
             Event(
                 seq=row["seq"],

@@ -5,10 +5,17 @@ grows) and hands the journal a `Fence`; from then on every journal write checks,
 transaction, that the lease row still carries that token and this process (releases/journal.py).
 So a holder that lost its lease writes nothing more, however long it was paused.
 
-A lease is judged by one clock, the journal's (`lease_clock`: the boot's clock, which a wall-clock
-step does not move). It is stale when it has expired, when it was written under another boot, or
-when its holder ran on this host and that very process (boot, pid, start ticks) is gone: a crash or
-`kill -9` leaves no one to release it, and waiting out the lease would only slow the rerun down.
+A lease is judged by one clock, the store's (releases/state/store.py `clock`): for SQLite the boot's
+clock of this machine, which a wall-clock step does not move; for PostgreSQL the database server's,
+so machines whose clocks differ never compare them. It is stale when it has expired, when it was
+written on another clock (another boot), or when its holder ran on this host (same host name and
+boot) and that very process (pid, start ticks) is gone: a crash or `kill -9` leaves no one to
+release it, and waiting out the lease would only slow the rerun down. A holder on another host is
+judged by its lease alone.
+
+The host a holder is recorded under is the host name, or `PLATFORM_HOST_NAME` when set: for
+machines (containers, CI runners) that share a host name, and for the tests that play two machines
+on one.
 
 `takeover=True` (what `invoke rollback` asks for) takes the lock from a live holder: the new
 token fences the old holder, which stops at its next check; the takeover is journaled with both.
@@ -20,16 +27,27 @@ is what the fence is there for.
 
 from __future__ import annotations
 
+import os
 import socket
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from types import TracebackType
 
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
 from releases.errors import JournalUnavailable, Refused
-from releases.journal import EventKind, Fence, Journal, Note, lease_clock, open_database
-from releases.process_identity import ProcessIdentity, current, is_running
+from releases.journal import EventKind, Fence, Journal, Note
+from releases.process_identity import ProcessIdentity, boot_id, current, is_running
+from releases.state.schema import leases
+
+HOST_NAME_VARIABLE = "PLATFORM_HOST_NAME"
+
+
+def host_name() -> str:
+    """The name this machine's lock holders are recorded under."""
+    return os.environ.get(HOST_NAME_VARIABLE) or socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -41,15 +59,17 @@ class LockHolder:
     acquired_at: float  # wall clock, for people
     clock_id: str
     expires_at: float  # on the lease clock
+    # The store's clock when the lease was read: its id and time.
+    read_on_clock: str
+    read_at: float
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def lease_left(self) -> float | None:
-        """Seconds of lease left on the journal's clock (None: judged on another clock)."""
-        clock_id, now = lease_clock()
-        return self.expires_at - now if clock_id == self.clock_id else None
+        """Seconds of lease left on the store's clock (None: written on another clock)."""
+        return self.expires_at - self.read_at if self.read_on_clock == self.clock_id else None
 
     def describe(self) -> str:
         since = time.strftime("%H:%M:%S", time.localtime(self.acquired_at))
@@ -61,11 +81,15 @@ class LockHolder:
         left = self.lease_left()
         if left is None or left < 0:
             return True
-        return self.host == socket.gethostname() and not is_running(self.process)
+        on_this_host = self.host == host_name() and self.process.boot_id == boot_id()
+        return on_this_host and not is_running(self.process)
 
 
-def current_holder(journal: Journal, environment: str, service: str) -> LockHolder | None:
-    row = journal.lease_row(environment, service)
+def current_holder(
+    journal: Journal, environment: str, service: str, connection: Connection | None = None
+) -> LockHolder | None:
+    """Who holds the lock, read on the store's clock (within `connection`'s transaction if given)."""
+    row = journal.lease_row(environment, service, connection)
     if row is None or row["owner"] is None:
         return None
     return LockHolder(
@@ -76,6 +100,8 @@ def current_holder(journal: Journal, environment: str, service: str) -> LockHold
         acquired_at=row["acquired_at"],
         clock_id=row["clock_id"],
         expires_at=row["expires_at"],
+        read_on_clock=row["now_clock_id"],
+        read_at=row["now"],
     )
 
 
@@ -91,15 +117,25 @@ class ReleaseLock:
         self.lease_seconds = lease_seconds
         self.takeover = takeover
         self.process = current()
-        self.host = socket.gethostname()
+        self.host = host_name()
         self.token: int | None = None
         self.previous: LockHolder | None = None  # the live holder a takeover displaced
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
     def acquire(self) -> None:
+        store = self.journal.store
+        where = (leases.c.environment == self.environment, leases.c.service == self.service)
         with self.journal.transaction() as connection:
-            holder = current_holder(self.journal, self.environment, self.service)
+            # The row to lock must exist: a first acquisition creates it at token 0, unheld.
+            exists = connection.execute(store.lock_row(select(leases.c.token).where(*where))).first()
+            if exists is None:
+                connection.execute(
+                    insert(leases).values(environment=self.environment, service=self.service, token=0)
+                )
+                exists = connection.execute(store.lock_row(select(leases.c.token).where(*where))).first()
+            assert exists is not None
+            holder = current_holder(self.journal, self.environment, self.service, connection)
             live = holder is not None and not holder.is_stale() and holder.process != self.process
             if live and not self.takeover:
                 assert holder is not None
@@ -108,29 +144,23 @@ class ReleaseLock:
                     f"{holder.describe()}. Wait for it, or `invoke rollback` to take over and roll back; "
                     "a lease whose holder died is taken over automatically"
                 )
-            row = connection.execute(
-                "SELECT token FROM leases WHERE environment = ? AND service = ?",
-                (self.environment, self.service),
-            ).fetchone()
-            token = (row["token"] if row is not None else 0) + 1
+            token = exists.token + 1
             self.token = token
-            clock_id, now = lease_clock()
+            clock_id, now = store.clock(connection)
             connection.execute(
-                "INSERT OR REPLACE INTO leases (environment, service, token, owner, host, pid, boot_id,"
-                " start_ticks, acquired_at, clock_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.environment,
-                    self.service,
-                    token,
-                    self.journal.operator,
-                    self.host,
-                    self.process.pid,
-                    self.process.boot_id,
-                    self.process.start_ticks,
-                    time.time(),
-                    clock_id,
-                    now + self.lease_seconds,
-                ),
+                update(leases)
+                .where(*where)
+                .values(
+                    token=token,
+                    owner=self.journal.operator,
+                    host=self.host,
+                    pid=self.process.pid,
+                    boot_id=self.process.boot_id,
+                    start_ticks=self.process.start_ticks,
+                    acquired_at=time.time(),
+                    clock_id=clock_id,
+                    expires_at=now + self.lease_seconds,
+                )
             )
         self.journal.fence = Fence(self.environment, self.service, token, self.process, self.lease_seconds)
         if holder is not None and holder.process != self.process:
@@ -147,34 +177,30 @@ class ReleaseLock:
             )
 
     def _renew_until_stopped(self) -> None:
-        # A connection of its own: sqlite3 connections are not shared between threads.
-        connection = None
+        # Its own connections from the store's pool: a connection is not shared between threads.
+        store = self.journal.store
         interval = self.lease_seconds / 3
         while not self._stop.wait(interval):
             try:
-                connection = connection or open_database(self.journal.path)
-                clock_id, now = lease_clock()
-                cursor = connection.execute(
-                    "UPDATE leases SET clock_id = ?, expires_at = ? WHERE environment = ? AND service = ?"
-                    " AND token = ? AND pid = ? AND boot_id = ? AND start_ticks = ?",
-                    (
-                        clock_id,
-                        now + self.lease_seconds,
-                        self.environment,
-                        self.service,
-                        self.token,
-                        self.process.pid,
-                        self.process.boot_id,
-                        self.process.start_ticks,
-                    ),
-                )
-                if cursor.rowcount != 1:
+                with store.write() as connection:
+                    clock_id, now = store.clock(connection)
+                    renewed = connection.execute(
+                        update(leases)
+                        .where(
+                            leases.c.environment == self.environment,
+                            leases.c.service == self.service,
+                            leases.c.token == self.token,
+                            leases.c.pid == self.process.pid,
+                            leases.c.boot_id == self.process.boot_id,
+                            leases.c.start_ticks == self.process.start_ticks,
+                        )
+                        .values(clock_id=clock_id, expires_at=now + self.lease_seconds)
+                    )
+                if renewed.rowcount != 1:
                     return  # taken over: the fence stops the main thread at its next check
                 interval = self.lease_seconds / 3
-            except (JournalUnavailable, sqlite3.Error):  # busy or full: retry soon, never die silently
+            except (JournalUnavailable, SQLAlchemyError):  # busy or unreachable: retry soon, never die
                 interval = min(1.0, self.lease_seconds / 10)
-        if connection is not None:
-            connection.close()
 
     def release(self) -> None:
         """Free the lease if it is still ours; a lock taken over is left to its new holder."""
@@ -187,9 +213,14 @@ class ReleaseLock:
         token, self.token = self.token, None  # released once, however often asked
         with self.journal.transaction() as connection:
             connection.execute(
-                "UPDATE leases SET owner = NULL, host = NULL, pid = NULL, boot_id = NULL, start_ticks = NULL,"
-                " expires_at = NULL WHERE environment = ? AND service = ? AND token = ? AND pid = ?",
-                (self.environment, self.service, token, self.process.pid),
+                update(leases)
+                .where(
+                    leases.c.environment == self.environment,
+                    leases.c.service == self.service,
+                    leases.c.token == token,
+                    leases.c.pid == self.process.pid,
+                )
+                .values(owner=None, host=None, pid=None, boot_id=None, start_ticks=None, expires_at=None)
             )
 
     def __enter__(self) -> ReleaseLock:

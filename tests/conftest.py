@@ -32,3 +32,7 @@ def plan_of() -> Callable[[str], Plan]:
 def plan(request: pytest.FixtureRequest) -> Plan:
     """Each stack's plan in turn: a test using it runs once per stack."""
     return _plan(request.param)
+
+
+# State stores (SQLite, and a real PostgreSQL per session): fixtures for every test module.
+from tests.state_stores import postgres_cluster, postgres_url, state_url  # noqa: E402, F401

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from releases.engine import Engine, Step
 from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable
-from releases.journal import Journal
+from releases.journal import Journal, Note
 from releases.lock import ReleaseLock
 from releases.model import Outcome, Pool, PoolSample, Weights
 from releases.process_identity import ProcessIdentity, boot_id, identity_of
@@ -239,5 +238,5 @@ def test_a_lock_whose_holder_died_is_taken_over(world: FakeWorld, journal: Journ
     holder.acquire()
     engine_for(world, journal).release(10, "2.0.0")
     assert world.router.weights == Weights(0.9, 0.1)
-    notes = list(journal.connection.execute("SELECT * FROM events WHERE action = 'lock-taken-over'"))
-    assert len(notes) == 1 and json.loads(notes[0]["detail"])["live"] is False
+    notes = [event for event in journal.events() if event.action == Note.LOCK_TAKEN_OVER]
+    assert len(notes) == 1 and notes[0].detail["live"] is False

@@ -1,5 +1,6 @@
 """The engine under faults, in process against the fakes: a second process taking over, signals
-mid-step, a full journal, promotions whose gate never passed, evidence too thin to judge."""
+mid-step, a full journal, promotions whose gate never passed, evidence too thin to judge. Every
+test but the full SQLite file runs against both state stores (SQLite, and a real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from releases import signals
 from releases.engine import Engine
@@ -22,6 +25,8 @@ from releases.plan import Step
 from releases.process_identity import ProcessIdentity, boot_id
 from releases.settings import AnalysisGate, EnvironmentSettings, HealthGate
 from tests.releases.fakes import FakeClock, FakeMetrics, FakeWorld
+from tests.state_stores import execute, twin
+from tests.state_stores import rows as store_rows
 
 SETTINGS = EnvironmentSettings(
     health=HealthGate(consecutive=3, interval_seconds=1, timeout_seconds=10),
@@ -38,7 +43,12 @@ def world() -> FakeWorld:
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
+def journal(state_url: str) -> Journal:
+    return Journal(state_url, operator="alice")
+
+
+@pytest.fixture
+def sqlite_journal(tmp_path: Path) -> Journal:
     return Journal(tmp_path / "journal.sqlite", operator="alice")
 
 
@@ -69,7 +79,7 @@ def rollback_from_another_process(
 ) -> None:
     with monkeypatch.context() as patch:
         patch.setattr("releases.lock.current", lambda: OTHER_PROCESS)
-        bob = Journal(journal.path, operator="bob")
+        bob = Journal(twin(journal.store), operator="bob")
         engine_for(world, bob).rollback(reason="bad dashboards")
 
 
@@ -83,7 +93,7 @@ def test_a_rollback_from_another_process_stops_a_baking_release_before_its_next_
     assert world.slots.swaps == 0
     record = journal.latest_release("sandbox", "web")
     assert record is not None and record.outcome is Outcome.ROLLED_BACK and record.version == "2.0.0"
-    rows = journal.connection.execute("SELECT seq, action, token, detail FROM events ORDER BY seq").fetchall()
+    rows = store_rows(journal.store, "SELECT seq, action, token, detail FROM events ORDER BY seq")
     taken = next(row for row in rows if row["action"] == Note.LOCK_TAKEN_OVER)
     assert json.loads(taken["detail"])["live"] is True and json.loads(taken["detail"])["previous_token"] == 1
     assert {row["token"] for row in rows if row["seq"] > taken["seq"]} == {2}  # bob's alone
@@ -95,16 +105,15 @@ def test_a_paused_holder_whose_lease_ran_out_is_fenced_too(journal: Journal) -> 
     holder's next journal write fails its fence check, before the action it would announce."""
     paused = ReleaseLock(journal, "sandbox", "web", lease_seconds=30)
     paused.acquire()
-    other = Journal(journal.path, operator="bob")
-    other.connection.execute("UPDATE leases SET expires_at = 0")  # the lease ran out while paused
+    other = Journal(twin(journal.store), operator="bob")
+    execute(other.store, "UPDATE leases SET expires_at = 0")  # the lease ran out while paused
     successor = ReleaseLock(other, "sandbox", "web", lease_seconds=30)
     successor.process = OTHER_PROCESS
     successor.acquire()
     assert successor.previous is None  # a stale lease: taken, not taken over
     with pytest.raises(Superseded, match="token 2"):
         journal.record("sandbox", "web", EventKind.INTENT, Step.WEIGHTS)
-    written = journal.connection.execute("SELECT count(*) FROM events WHERE kind = 'intent'").fetchone()[0]
-    assert written == 0
+    assert store_rows(journal.store, "SELECT seq FROM events WHERE kind = 'intent'") == []
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -146,12 +155,18 @@ def test_a_signal_between_the_swap_and_the_weights_reset_waits_for_both(
 
 
 def test_a_full_journal_stops_the_next_step_before_it_changes_anything(
-    world: FakeWorld, journal: Journal
+    world: FakeWorld, sqlite_journal: Journal
 ) -> None:
+    journal = sqlite_journal
     engine = engine_for(world, journal)
     engine.release(10, "2.0.0")
-    pages = journal.connection.execute("PRAGMA page_count").fetchone()[0]
-    journal.connection.execute(f"PRAGMA max_page_count = {pages}")  # as if the disk were full
+
+    @event.listens_for(journal.store.engine, "connect")
+    def _full(dbapi_connection: Any, _record: Any) -> None:
+        pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")  # as if the disk were full
+
+    journal.store.engine.dispose()  # every connection from now on opens on a full disk
     for _ in range(10_000):  # fill what room the last pages have left
         try:
             journal.record("sandbox", "web", EventKind.NOTE, "filler", text="x" * 500)

@@ -1,27 +1,30 @@
-"""The release lock: fencing tokens that only grow, takeover, stale leases on the journal's clock."""
+"""The release lock: fencing tokens that only grow, takeover, stale leases on the store's clock. Each
+test runs against a SQLite file and against a real PostgreSQL database."""
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
+from releases import lock as lock_module
 from releases.errors import Refused, Superseded
 from releases.journal import EventKind, Journal
 from releases.lock import ReleaseLock, current_holder
 from releases.process_identity import ProcessIdentity, boot_id, identity_of
+from releases.state import store as store_module
+from tests.state_stores import twin, upgraded
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite", operator="alice")
+def journal(state_url: str) -> Journal:
+    return Journal(state_url, operator="alice")
 
 
 def other_lock(journal: Journal, takeover: bool = False, lease: float = 30) -> ReleaseLock:
     """A lock held by another live process on this machine (the test runner's parent)."""
-    lock = ReleaseLock(Journal(journal.path, operator="bob"), "sandbox", "web", lease, takeover)
+    lock = ReleaseLock(Journal(twin(journal.store), operator="bob"), "sandbox", "web", lease, takeover)
     parent = identity_of(os.getppid())
     assert parent is not None
     lock.process = parent
@@ -72,7 +75,7 @@ def test_an_expired_lease_or_a_dead_holder_is_taken_without_a_takeover(journal: 
     time.sleep(0.1)
     with ReleaseLock(journal, "sandbox", "web", 30) as lock:
         assert lock.token == 2 and lock.previous is None
-    dead = ReleaseLock(Journal(journal.path, "carol"), "sandbox", "web", 600)
+    dead = ReleaseLock(Journal(twin(journal.store), "carol"), "sandbox", "web", 600)
     dead.process = ProcessIdentity(2**22 + 7, boot_id(), 1.0)
     dead.acquire()
     with ReleaseLock(journal, "sandbox", "web", 30) as lock:
@@ -86,3 +89,36 @@ def test_the_heartbeat_renews_the_lease_between_writes(journal: Journal) -> None
         later = current_holder(journal, "sandbox", "web")
         assert first is not None and later is not None and later.expires_at > first.expires_at
         assert not later.is_stale()
+
+
+def test_on_postgresql_the_server_clock_judges_a_client_whose_clocks_are_off(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second machine whose wall clock and boot clock are both an hour ahead still sees the live
+    lease: the lease was written, and is read, on the database server's clock alone."""
+    journal = Journal(upgraded(postgres_url), operator="alice")
+    holder = other_lock(journal, lease=30)
+    holder.acquire()
+    real_time, real_clock = time.time, store_module.local_clock
+    monkeypatch.setattr(time, "time", lambda: real_time() + 3600)
+    monkeypatch.setattr(store_module, "local_clock", lambda: (real_clock()[0], real_clock()[1] + 3600))
+    monkeypatch.setattr(lock_module, "host_name", lambda: "laptop-ahead")  # another machine
+    with pytest.raises(Refused, match=r"lock held by bob on .*lease (29|30) s left"):
+        ReleaseLock(journal, "sandbox", "web", 30).acquire()
+
+
+def test_a_holder_on_another_host_is_judged_by_its_lease_alone(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This machine cannot see another machine's processes: a pid that does not run here says
+    nothing about a holder recorded under another host name, until its lease runs out."""
+    monkeypatch.setenv(lock_module.HOST_NAME_VARIABLE, "laptop-a")
+    elsewhere = ReleaseLock(Journal(twin(journal.store), "bob"), "sandbox", "web", 0.5)
+    elsewhere.process = ProcessIdentity(2**22 + 9, boot_id(), 1.0)  # no such process here
+    elsewhere.acquire()
+    monkeypatch.setenv(lock_module.HOST_NAME_VARIABLE, "laptop-b")
+    with pytest.raises(Refused, match="lock held by bob on laptop-a"):
+        ReleaseLock(journal, "sandbox", "web", 30).acquire()
+    time.sleep(0.6)
+    with ReleaseLock(journal, "sandbox", "web", 30) as lock:
+        assert lock.token == 2 and lock.previous is None  # expired: taken, not taken over

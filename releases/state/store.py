@@ -1,0 +1,282 @@
+"""The state store, chosen by URL: `sqlite:///path` (the default, under the state directory) or
+`postgresql://user:password@host/database` for a team.
+
+One schema for both (releases/state/schema.py), owned by Alembic (`invoke state.upgrade`). At first
+use the store checks the schema's revision: a brand-new SQLite file is created at the head revision
+(a fresh clone needs no extra command), anything older is refused with the command to run.
+
+What differs between the two lives here and nowhere else:
+
+- transactions: SQLite takes its write lock up front (`BEGIN IMMEDIATE`), so read-then-write is
+  atomic; PostgreSQL locks the rows it reads for update (`lock_row`);
+- waiting: SQLite's busy timeout, PostgreSQL's `lock_timeout` and `statement_timeout`; either way
+  a store that stays busy (or is full, or unreachable) becomes `JournalUnavailable`, naming the store
+  without its password;
+- the lease clock (`clock`): the boot's clock for SQLite on this machine, the database server's
+  clock for PostgreSQL, so that machines never compare their own clocks.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from releases.errors import BadInput, JournalUnavailable, Refused
+from releases.process_identity import boot_id
+from releases.state import schema
+
+# How long a write waits for another writer before the store is reported busy.
+BUSY_TIMEOUT_SECONDS = 10.0
+# PostgreSQL: how long a statement may run, and how long to wait for the server to answer at all.
+STATEMENT_TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 10
+POSTGRES_CLOCK_ID = "postgresql-server"
+UPGRADE_COMMAND = "invoke state.upgrade"
+SCHEMA_TABLES = ("releases", "events", "leases")
+
+
+def parse_url(url: str) -> URL:
+    """The URL as SQLAlchemy needs it: `postgresql://` (and `postgres://`) use psycopg 3, the
+    driver this project installs. Anything but SQLite and PostgreSQL is bad input."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise BadInput(
+            "the state URL is not a URL: expected sqlite:///path or postgresql://user:password@host/db"
+        ) from None
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername != "sqlite":
+        shown = parsed.render_as_string(hide_password=True)
+        raise BadInput(f"the state URL {shown} is not supported: use sqlite:///path or postgresql://...")
+    if parsed.drivername == "sqlite" and not parsed.database:
+        raise BadInput("a SQLite state URL needs a file: sqlite:///path/to/journal.sqlite")
+    return parsed
+
+
+class StateStore:
+    def __init__(self, url: str | URL) -> None:
+        self.url = parse_url(url) if isinstance(url, str) else url
+        self.is_postgres = self.url.get_backend_name() == "postgresql"
+        self._engine: Engine | None = None
+        self._checked = False
+
+    def __str__(self) -> str:
+        return self.display
+
+    @property
+    def display(self) -> str:
+        """The URL as it may be shown and journaled: never its password."""
+        if not self.is_postgres:
+            return str(self.path)
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.is_postgres else Path(self.url.database or "")
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        if self.is_postgres:
+            options = (
+                f"-c lock_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)} "
+                f"-c statement_timeout={int(STATEMENT_TIMEOUT_SECONDS * 1000)}"
+            )
+            return create_engine(
+                self.url,
+                connect_args={"options": options, "connect_timeout": CONNECT_TIMEOUT_SECONDS},
+                pool_pre_ping=True,
+            )
+        assert self.path is not None
+        with self.faults():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            self.url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            # Transactions are ours, not the driver's: WAL so that `status` reads while a release
+            # writes, FULL so that a journaled intent survives a power cut.
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA synchronous=FULL")
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+            connection.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # -- faults --------------------------------------------------------------------------------
+
+    @contextmanager
+    def faults(self) -> Iterator[None]:
+        """The driver's errors as an operator-facing refusal: what failed, why, and what to do."""
+        try:
+            yield
+        except (SQLAlchemyError, OSError) as error:
+            raise JournalUnavailable(
+                f"the journal {self.display} could not be read or written: {self._why(error)}. Nothing "
+                "was done after the last journaled step; the same command resumes from the live state"
+            ) from None
+
+    def _why(self, error: BaseException) -> str:
+        cause = getattr(error, "orig", None) or error
+        detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        if self.url.password:
+            detail = detail.replace(str(self.url.password), "***")
+        sqlstate = getattr(cause, "sqlstate", None)
+        if "locked" in detail or "busy" in detail or sqlstate == "55P03":
+            return (
+                f"another process held it for more than {BUSY_TIMEOUT_SECONDS:g} s ({detail}); wait for it "
+                "and rerun"
+            )
+        if sqlstate == "57014":
+            return f"a statement ran past {STATEMENT_TIMEOUT_SECONDS:g} s ({detail}); rerun"
+        if "full" in detail or sqlstate in ("53100", "53200"):
+            return f"the disk or the database is full ({detail}); free space and rerun"
+        if self.is_postgres and ("connect" in detail or "Connection refused" in detail):
+            return f"the server could not be reached ({detail}); check the URL and the network, and rerun"
+        return f"{detail}; check the store and rerun"
+
+    # -- transactions ------------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: on SQLite the write lock is taken at its start."""
+        self.check_schema()
+        with self.faults(), self.engine.connect() as connection:
+            connection.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        self.check_schema()
+        with self.faults(), self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    def lock_row(self, statement: Any) -> Any:
+        """`statement` (a select) locking the rows it reads until the transaction ends: PostgreSQL
+        needs it for read-then-write; SQLite's write transaction already holds the whole file."""
+        return statement.with_for_update() if self.is_postgres else statement
+
+    def clock(self, connection: Connection) -> tuple[str, float]:
+        """The clock leases and budgets are judged by: (its id, now in seconds).
+
+        SQLite: the boot's clock of this machine (seconds since boot from /proc/uptime), which
+        neither a wall-clock step nor a faked time moves, named by the boot id: a lease written
+        under another boot is over. PostgreSQL: the server's clock, the one clock every client
+        shares, so a laptop whose clock is off cannot take over a live lock."""
+        if self.is_postgres:
+            now = connection.execute(text("SELECT extract(epoch from clock_timestamp())")).scalar_one()
+            return POSTGRES_CLOCK_ID, float(now)
+        return local_clock()
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def revision(self) -> str | None:
+        """The schema revision the store is at: None for an empty store, "pre-migrations" for a
+        journal created before the store had migrations."""
+        with self.faults(), self.engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            if "alembic_version" in tables:
+                return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            return "pre-migrations" if tables & set(SCHEMA_TABLES) else None
+
+    def check_schema(self) -> None:
+        """Refuse a store whose schema is not the one this code reads (exit 3, with the command
+        to run); a new SQLite file is created at the head revision."""
+        if self._checked:
+            return
+        revision = self.revision()
+        if revision is None and not self.is_postgres:
+            self.upgrade()
+            revision = schema.HEAD
+        if revision != schema.HEAD:
+            found = "has no schema" if revision is None else f"is at schema revision {revision}"
+            raise Refused(
+                f"the state store {self.display} {found}; this version needs revision {schema.HEAD}. "
+                f"Run `{UPGRADE_COMMAND}` (once, for everyone who shares the store) and rerun"
+            )
+        self._checked = True
+
+    def upgrade(self, to: str = "head") -> tuple[str | None, str]:
+        """Bring the schema to `to` with Alembic; returns (revision before, revision after). A
+        journal from before migrations is adopted first: its missing columns added, then stamped
+        at revision 0001."""
+        from alembic import command
+        from alembic.config import Config
+
+        before = self.revision()
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.faults(), self.engine.connect() as connection:
+            connection.execution_options(sqlite_begin="IMMEDIATE")
+            config.attributes["connection"] = connection
+            if before == "pre-migrations":
+                _adopt_pre_migration_journal(connection)
+                command.stamp(config, "0001")
+            command.upgrade(config, to)
+            connection.commit()
+        after = self.revision()
+        assert after is not None
+        self._checked = False
+        return before, after
+
+
+# Columns the SQLite journal added on open before it had migrations; an old file may lack them.
+_PRE_MIGRATION_COLUMNS: Mapping[str, Mapping[str, str]] = {
+    "releases": {"migration": "TEXT", "hold": "TEXT", "hold_detail": "TEXT", "reason": "TEXT"},
+    "events": {"token": "INTEGER"},
+}
+
+
+def _adopt_pre_migration_journal(connection: Connection) -> None:
+    inspector = inspect(connection)
+    for table, columns in _PRE_MIGRATION_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table)}
+        for name, kind in columns.items():
+            if name not in present:
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    connection.commit()
+
+
+def local_clock() -> tuple[str, float]:
+    """This machine's boot clock: (boot id, seconds since boot)."""
+    try:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # no /proc: the monotonic clock, also boot-relative
+        uptime = time.monotonic()
+    return boot_id(), uptime
+
+
+def default_url(state_dir: Path) -> str:
+    return f"sqlite:///{state_dir / 'journal.sqlite'}"
+
+
+@functools.cache
+def open_store(url: str) -> StateStore:
+    """One store (one connection pool) per URL in a process: the journal and the request budget
+    share it."""
+    return StateStore(url)
