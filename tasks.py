@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
         "default_environment": "sandbox",
         "default_service": "web",
         "state_dir": ".state",
+        # The state store: empty for SQLite under the state directory; a team sets
+        # PLATFORM_STATE_URL=postgresql://... (or this key, without a password in the file).
+        "state_url": "",
         "sandbox": {
             "lease_seconds": 10,
             "health": {"consecutive": 5, "interval_seconds": 0.2, "timeout_seconds": 15},
@@ -117,11 +120,14 @@ def _operator_errors() -> Iterator[None]:
 
 
 def _journal(settings: ReleaseSettings) -> Journal:
+    """The journal on the state store the settings name (`PLATFORM_STATE_URL`, `releases.state_url`,
+    or SQLite under the state directory); an old schema is refused there with the command to run."""
     import getpass
 
     from releases.journal import Journal
+    from releases.state.store import open_store
 
-    return Journal(settings.journal_path, operator=getpass.getuser())
+    return Journal(open_store(settings.state_store_url), operator=getpass.getuser())
 
 
 def _engine(
@@ -571,5 +577,26 @@ sandbox = Collection(
     "sandbox", up=sandbox_up, down=sandbox_down, status=sandbox_status, deploy=sandbox_deploy
 )
 
-namespace = Collection(release, rollback, status, history, rehearse, plan, parity, policy, sandbox)
+
+# -- the state store -----------------------------------------------------------------------------
+
+
+@task(name="upgrade")
+def state_upgrade(c: Context) -> None:
+    """Create or upgrade the state store's schema (journal, lock, request budget) to this version's
+    revision: once per store, by anyone who shares it. A journal from before migrations is kept."""
+    from releases.state.store import StateStore
+
+    with _operator_errors():
+        store = StateStore(_settings(c).state_store_url)
+        before, after = store.upgrade()
+        store.close()
+    was = "empty" if before is None else f"revision {before}"
+    print(f"state store {store.display}: {was} -> revision {after}" if before != after else
+          f"state store {store.display}: already at revision {after}")  # fmt: skip
+
+
+state = Collection("state", upgrade=state_upgrade)
+
+namespace = Collection(release, rollback, status, history, rehearse, plan, parity, policy, sandbox, state)
 namespace.configure(DEFAULTS)

@@ -8,6 +8,7 @@ sandbox's `invoke status` stays fast.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -65,8 +66,9 @@ class _Clients:
     """What one service's adapters share: the settings and one Azure credential (so the slots and
     the metrics do not each go looking for one)."""
 
-    def __init__(self, clouds: CloudSettings) -> None:
+    def __init__(self, clouds: CloudSettings, state_url: str) -> None:
         self.clouds = clouds
+        self.state_url = state_url  # the store that keeps the shared Cloudflare request budget
         self._azure_credential: TokenCredential | None = None
 
     def azure_credential(self) -> TokenCredential:
@@ -79,7 +81,7 @@ class _Clients:
 
 def connect(settings: ReleaseSettings, topology: Topology, service: str) -> Targets:
     targets = topology.service(service)
-    clients = _Clients(settings.clouds)
+    clients = _Clients(settings.clouds, settings.state_store_url)
     slots = _slots(settings, targets, service, clients)
     secrets = _secrets(targets, clients)
     return Targets(
@@ -136,12 +138,17 @@ def _router(targets: ServiceTargets, clients: _Clients) -> TrafficRouter:
 
         return HAProxyWeights(RuntimeAPI(router.runtime_api), router.backend)
     assert isinstance(router, CloudflareRouter)
-    from releases.targets.cloudflare_lb import CloudflareLoadBalancer, client_from_environment
-    from releases.targets.retrying import RequestBudget
+    from releases.state.store import open_store
+    from releases.targets.cloudflare_lb import TOKEN_VARIABLE, CloudflareLoadBalancer, client_from_environment
+    from releases.targets.retrying import SharedRequestBudget, budget_scope
 
     clouds = clients.clouds
     client = client_from_environment(clouds.request_timeout_seconds)
-    budget = RequestBudget(clouds.cloudflare_requests_per_5_minutes)
+    # One budget per token for every process sharing the state store (laptops and CI alike).
+    scope = budget_scope("cloudflare", os.environ[TOKEN_VARIABLE])
+    budget = SharedRequestBudget(
+        open_store(clients.state_url), scope, clouds.cloudflare_requests_per_5_minutes
+    )
     return CloudflareLoadBalancer(router, client, _policy(clouds), budget)
 
 

@@ -158,9 +158,15 @@ class NotificationSettings(_Settings):
     timeout_seconds: Seconds = 3.0
 
 
+STATE_URL_VARIABLE = "PLATFORM_STATE_URL"
+
+
 class ReleaseSettings(_Settings):
     project_dir: Path  # where the Pulumi project (and its stacks) lives
     state_dir: Path
+    # The state store (journal, lock, request budget): SQLite under the state directory by default,
+    # `postgresql://...` for a team. Its password is a secret: shown only through StateStore.display.
+    state_url: SecretStr = SecretStr("")
     environments: dict[str, EnvironmentSettings]
     clouds: CloudSettings = CloudSettings()
     notifications: NotificationSettings = NotificationSettings()
@@ -177,6 +183,10 @@ class ReleaseSettings(_Settings):
         return self.state_dir / "journal.sqlite"
 
     @property
+    def state_store_url(self) -> str:
+        return self.state_url.get_secret_value() or f"sqlite:///{self.journal_path}"
+
+    @property
     def reports_dir(self) -> Path:
         """Each finished release's deployment log (markdown)."""
         return self.state_dir / "reports"
@@ -191,7 +201,9 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
 
     `PLATFORM_STATE_DIR` overrides the state directory (tests and CI point it at a scratch
     directory); otherwise it is `state_dir` from the configuration, relative to the project. The
-    webhook URL comes from the variable `notifications.webhook_url_env` names.
+    state store's URL is `PLATFORM_STATE_URL` (CI fills it from a secret), else `state_url` from the
+    configuration, else the SQLite file in the state directory. The webhook URL comes from the
+    variable `notifications.webhook_url_env` names.
     """
     state_dir = Path(os.environ.get("PLATFORM_STATE_DIR") or config.get("state_dir") or ".state")
     if not state_dir.is_absolute():
@@ -205,9 +217,11 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
     if webhook_url is not None and not webhook_url.startswith(("https://", "http://")):
         # The value holds a token: name the variable and the expected form, never the value.
         raise BadInput(f"{notifications.webhook_url_env} must be an http(s) URL (a Slack-compatible webhook)")
+    state_url = os.environ.get(STATE_URL_VARIABLE) or config.get("state_url") or ""
     return ReleaseSettings(
         project_dir=project_dir,
         state_dir=state_dir,
+        state_url=SecretStr(str(state_url)),
         environments=environments,
         clouds=clouds,
         notifications=notifications,

@@ -91,7 +91,7 @@ class Rehearsal:
         self.rate = rate
         self.say = progress
         self.logs = settings.state_dir / "rehearsal"
-        self.journal = Journal(settings.journal_path, operator="rehearsal")
+        self.journal = Journal(settings.state_store_url, operator="rehearsal")
         self._commands = 0
 
     def invoke(self, *args: str) -> tuple[int, float]:

@@ -181,6 +181,17 @@ class StateStore:
         needs it for read-then-write; SQLite's write transaction already holds the whole file."""
         return statement.with_for_update() if self.is_postgres else statement
 
+    def upsert(self, table: Any) -> Any:
+        """An INSERT that can turn into an UPDATE on conflict (`on_conflict_do_update`), in the
+        store's dialect."""
+        if self.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+            return postgres_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+
     def clock(self, connection: Connection) -> tuple[str, float]:
         """The clock leases and budgets are judged by: (its id, now in seconds).
 

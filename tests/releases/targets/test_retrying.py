@@ -7,10 +7,13 @@ import time
 
 import pytest
 
+from releases.state.store import StateStore
 from releases.targets.retrying import (
     Blocked,
     RequestBudget,
     RetryPolicy,
+    SharedRequestBudget,
+    budget_scope,
     call,
     rate_limited,
     retry_after_seconds,
@@ -58,3 +61,18 @@ def test_the_budget_refuses_past_its_limit_until_the_window_moves_on() -> None:
     now[0] = 300.5
     budget.spend("Cloudflare")
     assert budget.used == 1
+
+
+def test_the_shared_budget_is_one_budget_for_every_process_using_the_store(state_url: str) -> None:
+    """Two processes (two stores opened on one URL) spend from one budget per token: together
+    they are refused at the limit, and another token has a budget of its own."""
+    scope = budget_scope("cloudflare", "token-a")
+    laptop = SharedRequestBudget(StateStore(state_url), scope, limit=5)
+    runner = SharedRequestBudget(StateStore(state_url), scope, limit=5)
+    for budget in (laptop, runner, laptop, runner, laptop):
+        budget.spend("Cloudflare")
+    with pytest.raises(Blocked, match="the commands sharing the state store have used the budget of 5"):
+        runner.spend("Cloudflare")
+    assert laptop.used == runner.used == 5  # the refused request was not counted
+    SharedRequestBudget(StateStore(state_url), budget_scope("cloudflare", "token-b"), limit=5).spend("x")
+    assert "token-a" not in scope
