@@ -127,7 +127,9 @@ def _journal(settings: ReleaseSettings) -> Journal:
     from releases.journal import Journal
     from releases.state.store import open_store
 
-    return Journal(open_store(settings.state_store_url), operator=getpass.getuser())
+    store = open_store(settings.state_store_url)
+    store.check_schema()  # at start: an old schema is refused before anything is observed or done
+    return Journal(store, operator=getpass.getuser())
 
 
 def _engine(
@@ -148,6 +150,7 @@ def _engine(
     environment = env or c.config.releases.default_environment
     service = service or c.config.releases.default_service
     policy = settings.environment(environment)
+    journal = _journal(settings)
     described = topology or read_topology(
         settings, environment, Path(topology_file) if topology_file else None
     )
@@ -157,7 +160,7 @@ def _engine(
         service,
         targets,
         policy,
-        _journal(settings),
+        journal,
         progress,
         notifier=_notifier(settings),
         reports_dir=settings.reports_dir,

@@ -1,0 +1,163 @@
+"""The state store: chosen by URL, its schema owned by Alembic and checked at start, its faults
+explained without the password. Through `invoke` where an operator would see the result."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from releases.errors import BadInput, JournalUnavailable
+from releases.journal import EventKind, Journal
+from releases.state import schema
+from releases.state import store as store_module
+from releases.state.store import StateStore, parse_url
+from tests.releases.sandbox_helpers import Operator
+from tests.state_stores import PostgresCluster, wait_for_rows
+
+MIGRATIONS = Path(store_module.__file__).parent / "migrations"
+
+# The journal's schema before the store had migrations, as journal.py created it (and an older one
+# still, without the columns it later added on open).
+PRE_MIGRATION_SCHEMA = """
+CREATE TABLE releases (id TEXT PRIMARY KEY, environment TEXT NOT NULL, service TEXT NOT NULL,
+    version TEXT NOT NULL, previous_version TEXT, operator TEXT NOT NULL, started_at REAL NOT NULL,
+    finished_at REAL, outcome TEXT, last_percent INTEGER, migration TEXT);
+CREATE INDEX releases_by_target ON releases (environment, service, started_at);
+CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, environment TEXT NOT NULL,
+    service TEXT NOT NULL, release_id TEXT, operator TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('intent', 'outcome', 'gate', 'note')), action TEXT NOT NULL,
+    detail TEXT NOT NULL);
+CREATE TABLE leases (environment TEXT NOT NULL, service TEXT NOT NULL, token INTEGER NOT NULL, owner TEXT,
+    host TEXT, pid INTEGER, boot_id TEXT, start_ticks REAL, acquired_at REAL, clock_id TEXT,
+    expires_at REAL, PRIMARY KEY (environment, service));
+INSERT INTO releases (id, environment, service, version, operator, started_at, outcome, last_percent)
+    VALUES ('20260101T000000-old', 'sandbox', 'web', '0.9.0', 'carol', 1767225600, 'promoted', 100);
+"""
+
+
+def person(tmp_path: Path, url: str | None = None, name: str = "state") -> Operator:
+    operator = Operator(tmp_path / name)
+    if url is not None:
+        operator.env["PLATFORM_STATE_URL"] = url
+    return operator
+
+
+def test_head_is_the_last_migration() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == schema.HEAD
+
+
+def test_a_fresh_sqlite_store_is_created_at_the_head_revision(tmp_path: Path) -> None:
+    operator = person(tmp_path)
+    result = operator.run("history", "--json")
+    assert result.returncode == 0, result.stderr
+    assert StateStore(f"sqlite:///{operator.state_dir / 'journal.sqlite'}").revision() == schema.HEAD
+
+
+def test_an_empty_postgres_database_is_refused_until_upgraded(tmp_path: Path, postgres_url: str) -> None:
+    operator = person(tmp_path, postgres_url)
+    password = parse_url(postgres_url).password
+    refused = operator.run("history")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "has no schema" in refused.stderr and "Run `invoke state.upgrade`" in refused.stderr
+    upgraded = operator.run("state.upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"empty -> revision {schema.HEAD}" in upgraded.stdout
+    again = operator.run("state.upgrade")
+    assert f"already at revision {schema.HEAD}" in again.stdout
+    assert operator.run("history").returncode == 0
+    for output in (refused.stderr, upgraded.stdout, again.stdout):
+        assert str(password) not in output and "platform:***@127.0.0.1" in output
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_store_at_the_previous_revision_is_refused_then_upgraded_keeping_its_history(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state' / 'journal.sqlite'}"
+        (tmp_path / "state").mkdir()
+    else:
+        cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+        url = cluster.new_database()
+    previous = StateStore(url)
+    previous.upgrade("0001")
+    with previous.engine.begin() as connection:  # below the store's schema check, as psql would
+        connection.execute(
+            text(
+                "INSERT INTO releases (id, environment, service, version, operator, started_at, outcome)"
+                " VALUES ('r-0001', 'sandbox', 'web', '1.0.0', 'dave', 1767225600, 'promoted')"
+            )
+        )
+    previous.close()
+    operator = person(tmp_path, url)
+    refused = operator.run("history")
+    assert refused.returncode == 3
+    assert f"is at schema revision 0001; this version needs revision {schema.HEAD}" in refused.stderr
+    upgraded = operator.run("state.upgrade")
+    assert upgraded.returncode == 0 and f"revision 0001 -> revision {schema.HEAD}" in upgraded.stdout
+    history = operator.run("history", "--json")
+    assert history.returncode == 0 and '"version": "1.0.0"' in history.stdout
+
+
+def test_a_journal_from_before_migrations_is_adopted_by_the_upgrade(tmp_path: Path) -> None:
+    operator = person(tmp_path)
+    with sqlite3.connect(operator.state_dir / "journal.sqlite") as old:
+        old.executescript(PRE_MIGRATION_SCHEMA)
+    refused = operator.run("history")
+    assert refused.returncode == 3 and "pre-migrations" in refused.stderr
+    assert operator.run("state.upgrade").returncode == 0
+    history = operator.run("history", "--json")
+    assert history.returncode == 0 and '"version": "0.9.0"' in history.stdout
+    journal = Journal(operator.state_dir / "journal.sqlite", "erin")
+    journal.record("sandbox", "web", EventKind.NOTE, "after-upgrade")  # the added columns are there
+    assert [event.action for event in journal.events()] == ["after-upgrade"]
+
+
+def test_an_unreachable_postgres_is_a_clear_refusal_without_the_password(tmp_path: Path) -> None:
+    url = "postgresql://team:s3cret-pa55@127.0.0.1:9/platform"
+    result = person(tmp_path, url).run("history")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the journal postgresql://team:***@127.0.0.1:9/platform could not be read" in result.stderr
+    assert "the server could not be reached" in result.stderr
+    assert "s3cret-pa55" not in result.stdout + result.stderr
+
+
+def test_a_postgres_store_held_busy_is_a_clear_refusal(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another session holds the lease table past the busy timeout: the write gives up, naming the
+    cause, and writes nothing."""
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_SECONDS", 0.5)
+    StateStore(postgres_url).upgrade()
+    journal = Journal(postgres_url, "alice")
+    busy = subprocess.Popen(
+        ["psql", postgres_url, "-c", "BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3)"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_rows(
+            StateStore(postgres_url),
+            "SELECT pid FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'events'::regclass",
+            timeout=30,
+        )
+        with pytest.raises(JournalUnavailable, match=r"another process held it for more than 0.5 s"):
+            journal.record("sandbox", "web", EventKind.NOTE, "blocked")
+    finally:
+        busy.wait(timeout=30)
+    assert journal.events() == []
+
+
+def test_urls_other_than_sqlite_and_postgresql_are_bad_input() -> None:
+    with pytest.raises(BadInput, match=r"mysql://u:\*\*\*@db/x is not supported"):
+        parse_url("mysql://u:pw@db/x")
+    with pytest.raises(BadInput, match="needs a file"):
+        parse_url("sqlite://")
+    assert parse_url("postgres://u:pw@db/x").drivername == "postgresql+psycopg"
