@@ -15,6 +15,7 @@ from releases.model import Outcome, Pool, PoolSample, Weights
 from releases.process_identity import ProcessIdentity, boot_id, identity_of
 from releases.settings import AnalysisGate, EnvironmentSettings, HealthGate
 from tests.releases.fakes import FakeClock, FakeWorld
+from tests.state_stores import twin
 
 SETTINGS = EnvironmentSettings(
     health=HealthGate(consecutive=3, interval_seconds=1, timeout_seconds=10),
@@ -220,7 +221,7 @@ def test_auto_resumes_from_the_current_step(world: FakeWorld, journal: Journal) 
 
 
 def test_a_held_lock_is_refused_naming_its_holder(world: FakeWorld, journal: Journal, tmp_path: Path) -> None:
-    other = Journal(journal.path, operator="alice")
+    other = Journal(twin(journal.store), operator="alice")
     holder = ReleaseLock(other, "sandbox", "web", lease_seconds=60)
     parent = identity_of(os.getppid())  # a live process that is not us
     assert parent is not None
@@ -232,7 +233,7 @@ def test_a_held_lock_is_refused_naming_its_holder(world: FakeWorld, journal: Jou
 
 
 def test_a_lock_whose_holder_died_is_taken_over(world: FakeWorld, journal: Journal) -> None:
-    other = Journal(journal.path, operator="crashed")
+    other = Journal(twin(journal.store), operator="crashed")
     holder = ReleaseLock(other, "sandbox", "web", lease_seconds=600)
     holder.process = ProcessIdentity(2**22 + 12345, boot_id(), 1.0)  # no such process
     holder.acquire()

@@ -98,9 +98,11 @@ def test_secret_values_never_reach_the_error_or_the_journal(world: FakeWorld, jo
         assert "s3ssion-value" not in text and "DATABASE_URL" in text
 
 
-def test_a_failed_backup_stops_the_release_before_the_migration(world: FakeWorld, journal: Journal) -> None:
+def test_a_failed_backup_stops_the_release_before_the_migration(
+    world: FakeWorld, journal: Journal, tmp_path: Path
+) -> None:
     world.database.refusal = "pg_dump failed (exit 1): connection refused; nothing was migrated"
-    marker = journal.path.parent / "migrated"
+    marker = tmp_path / "migrated"
     settings = with_migrations(Migrations(command=(sys.executable, "-c", f"open({str(marker)!r}, 'w')")))
     with pytest.raises(Refused, match="pg_dump failed"):
         engine_for(world, journal, settings).release(10, "2.0.0", migration=Migration.REVERSIBLE)

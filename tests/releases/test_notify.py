@@ -130,7 +130,7 @@ def _announcements_of_release_then_rollback(journal_path: Path) -> int:
     return len(recorder.notices)
 
 
-def test_a_webhook_that_fails_never_stops_a_rollback(journal: Journal) -> None:
+def test_a_webhook_that_fails_never_stops_a_rollback(journal: Journal, tmp_path: Path) -> None:
     world = FakeWorld()
     down = Webhook(f"http://127.0.0.1:{_closed_port()}{TOKEN_PATH}", timeout_seconds=1)
     engine = engine_for(world, journal, down)
@@ -143,7 +143,7 @@ def test_a_webhook_that_fails_never_stops_a_rollback(journal: Journal) -> None:
     assert result.executed and record is not None and record.outcome is Outcome.ROLLED_BACK
     assert world.slots.production.version == "1.0.0"
     failures = [e for e in journal.events(record.id) if e.kind == "note" and e.action == "notify"]
-    assert len(failures) == _announcements_of_release_then_rollback(journal.path.with_name("twin.sqlite"))
+    assert len(failures) == _announcements_of_release_then_rollback(tmp_path / "twin.sqlite")
     assert {e.detail["failed"] for e in failures} == {"the webhook could not be reached (ConnectError)"}
     assert not any(TOKEN_PATH in json.dumps(e.detail) for e in failures)
 
