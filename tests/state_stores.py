@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,17 +70,15 @@ class PostgresCluster:
         return f"postgresql://{ROLE}:{self.password}@{LOOPBACK}:{self.server.port}/{name}"
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
-    missing = postgres_missing()
-    if missing:
-        pytest.skip(missing)
+@contextmanager
+def running_postgres(root: Path) -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of its own on a free loopback port, with a login role for the store;
+    stopped (by its pid) and removed afterwards. Also used by benchmarks/state_store.py."""
     bin_dir = postgres_bin_dir()
-    assert bin_dir is not None
-    data_dir = postgres_data_dir(tmp_path_factory.mktemp("postgres-root"))
+    assert bin_dir is not None, postgres_missing()
+    data_dir = postgres_data_dir(root)
     server = Postgres(bin_dir, data_dir, _free_port())
     server.initialise()
-
     process = subprocess.Popen(
         server.argv(), user=server_user(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -98,6 +97,15 @@ def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postg
             process.kill()
             process.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    missing = postgres_missing()
+    if missing:
+        pytest.skip(missing)
+    with running_postgres(tmp_path_factory.mktemp("postgres-root")) as cluster:
+        yield cluster
 
 
 def upgraded(url: str) -> str:

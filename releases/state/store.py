@@ -215,12 +215,23 @@ class StateStore:
                 return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
             return "pre-migrations" if tables & set(SCHEMA_TABLES) else None
 
+    def _head_or_none(self) -> str | None:
+        """The common case in one query: the store is at the head revision."""
+        try:
+            with self.engine.connect() as connection:
+                found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except SQLAlchemyError:
+            return None
+        return found if found == schema.HEAD else None
+
     def check_schema(self) -> None:
         """Refuse a store whose schema is not the one this code reads (exit 3, with the command
         to run); a new SQLite file is created at the head revision."""
         if self._checked:
             return
-        revision = self.revision()
+        revision = self._head_or_none()
+        if revision is None:  # not at the head: look closer (empty, older, from before migrations)
+            revision = self.revision()
         if revision is None and not self.is_postgres:
             self.upgrade()
             revision = schema.HEAD
