@@ -126,8 +126,9 @@ def _journal(settings: ReleaseSettings) -> Journal:
 
     from releases.journal import Journal
     from releases.state.store import open_store
+    from releases.state.url import state_url
 
-    store = open_store(settings.state_store_url)
+    store = open_store(state_url(settings))
     store.check_schema()  # at start: an old schema is refused before anything is observed or done
     return Journal(store, operator=getpass.getuser())
 
@@ -589,9 +590,10 @@ def state_upgrade(c: Context) -> None:
     """Create or upgrade the state store's schema (journal, lock, request budget) to this version's
     revision: once per store, by anyone who shares it. A journal from before migrations is kept."""
     from releases.state.store import StateStore
+    from releases.state.url import state_url
 
     with _operator_errors():
-        store = StateStore(_settings(c).state_store_url)
+        store = StateStore(state_url(_settings(c)))
         before, after = store.upgrade()
         store.close()
     was = "empty" if before is None else f"revision {before}"

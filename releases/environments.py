@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 from releases.errors import BadInput
 from releases.sandbox.environment import Sandbox
 from releases.settings import CloudSettings, ReleaseSettings
+from releases.state.url import state_url
 from releases.targets.base import Database, MetricSource, SecretStore, SlotPair, Targets, TrafficRouter
 from releases.topology import (
     AppServiceSlotPair,
@@ -81,7 +82,7 @@ class _Clients:
 
 def connect(settings: ReleaseSettings, topology: Topology, service: str) -> Targets:
     targets = topology.service(service)
-    clients = _Clients(settings.clouds, settings.state_store_url)
+    clients = _Clients(settings.clouds, state_url(settings))
     slots = _slots(settings, targets, service, clients)
     secrets = _secrets(targets, clients)
     return Targets(

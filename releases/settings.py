@@ -161,12 +161,21 @@ class NotificationSettings(_Settings):
 STATE_URL_VARIABLE = "PLATFORM_STATE_URL"
 
 
+class StateUrlSecret(_Settings):
+    """The state store's URL kept in Key Vault (a team's, so that no file holds its password): the
+    vault, and the secret's name in app-setting form (PLATFORM_STATE_URL is `platform-state-url`)."""
+
+    vault_url: str = Field(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
+    name: SecretName = STATE_URL_VARIABLE
+
+
 class ReleaseSettings(_Settings):
     project_dir: Path  # where the Pulumi project (and its stacks) lives
     state_dir: Path
     # The state store (journal, lock, request budget): SQLite under the state directory by default,
     # `postgresql://...` for a team. Its password is a secret: shown only through StateStore.display.
     state_url: SecretStr = SecretStr("")
+    state_url_secret: StateUrlSecret | None = None  # used when no URL is given
     environments: dict[str, EnvironmentSettings]
     clouds: CloudSettings = CloudSettings()
     notifications: NotificationSettings = NotificationSettings()
@@ -181,10 +190,6 @@ class ReleaseSettings(_Settings):
     @property
     def journal_path(self) -> Path:
         return self.state_dir / "journal.sqlite"
-
-    @property
-    def state_store_url(self) -> str:
-        return self.state_url.get_secret_value() or f"sqlite:///{self.journal_path}"
 
     @property
     def reports_dir(self) -> Path:
@@ -218,10 +223,14 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
         # The value holds a token: name the variable and the expected form, never the value.
         raise BadInput(f"{notifications.webhook_url_env} must be an http(s) URL (a Slack-compatible webhook)")
     state_url = os.environ.get(STATE_URL_VARIABLE) or config.get("state_url") or ""
+    url_secret = config.get("state_url_secret")
     return ReleaseSettings(
         project_dir=project_dir,
         state_dir=state_dir,
         state_url=SecretStr(str(state_url)),
+        state_url_secret=(
+            _validated(StateUrlSecret, url_secret, "releases.state_url_secret") if url_secret else None
+        ),
         environments=environments,
         clouds=clouds,
         notifications=notifications,

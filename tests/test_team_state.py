@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from releases.journal import EventKind, Journal, Note
 from releases.plan import Step
@@ -179,3 +180,23 @@ def test_two_shells_spend_one_cloudflare_budget(world: CloudWorld, tmp_path: Pat
     assert "the commands sharing the state store have used the budget of 7 requests" in refusal.stderr
     assert len(world.cloudflare.requests) == 7
     assert all(0 < sent < 7 for sent in sent_by.values())
+
+
+def test_the_state_url_can_come_from_key_vault(world: CloudWorld, tmp_path: Path, postgres_url: str) -> None:
+    """No URL in the environment or a file: the team's URL is the Key Vault secret the configuration
+    names, read with the operator's Azure credential; its password is shown nowhere."""
+    world.azure.vault["platform-state-url"] = (postgres_url, True)
+    shell = Shell(world, tmp_path / "carol", "laptop-c", postgres_url)
+    del shell.env["PLATFORM_STATE_URL"]
+    config = yaml.safe_load(shell.config_file.read_text())
+    config["releases"]["state_url_secret"] = {"vault_url": world.azure.url}
+    shell.config_file.write_text(yaml.safe_dump(config))
+    upgrade = shell.run("state.upgrade")
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    assert "state store postgresql://platform:***@127.0.0.1" in upgrade.stdout
+    release = shell.run(*shell.cloud(*FIRST_WEB_STEP))
+    assert release.returncode == 0, release.stdout + release.stderr
+    assert [r["version"] for r in history(shell)] == ["1.1.0"]
+    assert Journal(postgres_url, "observer").releases()[0].version == "1.1.0"  # it is the team's store
+    password = str(parse_url(postgres_url).password)
+    assert password not in upgrade.stdout + upgrade.stderr + release.stdout + release.stderr

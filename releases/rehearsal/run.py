@@ -32,6 +32,7 @@ from releases.rehearsal import measures
 from releases.rehearsal.load import LoadGenerator, Sample
 from releases.sandbox.environment import Sandbox
 from releases.settings import ReleaseSettings
+from releases.state.url import state_url
 
 SERVICE = "web"
 MAX_SECONDS = 600.0
@@ -91,7 +92,7 @@ class Rehearsal:
         self.rate = rate
         self.say = progress
         self.logs = settings.state_dir / "rehearsal"
-        self.journal = Journal(settings.state_store_url, operator="rehearsal")
+        self.journal = Journal(state_url(settings), operator="rehearsal")
         self._commands = 0
 
     def invoke(self, *args: str) -> tuple[int, float]:
