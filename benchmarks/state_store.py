@@ -72,6 +72,22 @@ def status_times(state_dir: Path, urls: dict[str, str], runs: int) -> dict[str, 
     return times
 
 
+def driver_import_times(runs: int) -> dict[str, list[float]]:
+    """What part of the difference no store can avoid: a new process importing the SQL layer with
+    the SQLite driver, and with the PostgreSQL one (psycopg)."""
+    imports = {
+        "sqlite": "import sqlalchemy.dialects.sqlite.pysqlite, sqlite3",
+        "postgresql": "import sqlalchemy.dialects.postgresql.psycopg, psycopg",
+    }
+    times: dict[str, list[float]] = {name: [] for name in imports}
+    for _ in range(runs):
+        for name, code in imports.items():
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            times[name].append((time.perf_counter() - started) * 1000)
+    return times
+
+
 def summary(times: list[float]) -> str:
     ordered = sorted(times)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -115,10 +131,16 @@ def main() -> None:
     print(f"invoke status --json (sandbox, one process per run), {arguments.status_runs} runs:")
     for name in urls:
         print(f"  {name:<11} {summary(results[name]['status'])}")
-    for what in ("step", "status"):
+    imports = driver_import_times(arguments.status_runs)
+    print(f"a new process importing the SQL layer and the driver, {arguments.status_runs} runs:")
+    for name in urls:
+        print(f"  {name:<11} {summary(imports[name])}")
+        results[name]["import"] = imports[name]
+    for what in ("step", "status", "import"):
         gap = statistics.median(results["postgresql"][what]) - statistics.median(results["sqlite"][what])
         verdict = "within" if gap <= 50 else "NOT within"
-        print(f"{what}: PostgreSQL - SQLite = {gap:+.2f} ms (median), {verdict} the 50 ms target")
+        target = "" if what == "import" else f", {verdict} the 50 ms target"
+        print(f"{what}: PostgreSQL - SQLite = {gap:+.2f} ms (median){target}")
 
 
 if __name__ == "__main__":

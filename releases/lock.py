@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from types import TracebackType
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from releases.errors import JournalUnavailable, Refused
@@ -127,12 +127,14 @@ class ReleaseLock:
         store = self.journal.store
         where = (leases.c.environment == self.environment, leases.c.service == self.service)
         with self.journal.transaction() as connection:
-            # The row to lock must exist: a first acquisition creates it at token 0, unheld.
+            # The row to lock must exist: a first acquisition creates it at token 0, unheld (two
+            # first acquisitions at once: the second waits for the first's row, then finds it held).
             exists = connection.execute(store.lock_row(select(leases.c.token).where(*where))).first()
             if exists is None:
-                connection.execute(
-                    insert(leases).values(environment=self.environment, service=self.service, token=0)
+                first = store.upsert(leases).values(
+                    environment=self.environment, service=self.service, token=0
                 )
+                connection.execute(first.on_conflict_do_nothing(index_elements=["environment", "service"]))
                 exists = connection.execute(store.lock_row(select(leases.c.token).where(*where))).first()
             assert exists is not None
             holder = current_holder(self.journal, self.environment, self.service, connection)

@@ -4,12 +4,13 @@ test runs against a SQLite file and against a real PostgreSQL database."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
 
 from releases import lock as lock_module
-from releases.errors import Refused, Superseded
+from releases.errors import JournalUnavailable, Refused, Superseded
 from releases.journal import EventKind, Journal
 from releases.lock import ReleaseLock, current_holder
 from releases.process_identity import ProcessIdentity, boot_id, identity_of
@@ -122,3 +123,32 @@ def test_a_holder_on_another_host_is_judged_by_its_lease_alone(
     time.sleep(0.6)
     with ReleaseLock(journal, "sandbox", "web", 30) as lock:
         assert lock.token == 2 and lock.previous is None  # expired: taken, not taken over
+
+
+def test_two_first_acquisitions_at_once_give_one_holder_and_one_refusal(journal: Journal) -> None:
+    """No lease row yet, two processes acquiring at the same moment: one holds token 1, the other is
+    refused naming it (not a database error)."""
+    ours = ReleaseLock(journal, "sandbox", "fresh", 30)
+    theirs = other_lock(journal)
+    theirs.service = "fresh"
+    for lock in (ours, theirs):
+        lock.journal.store.check_schema()  # the store exists: the race is for the lease row
+    start = threading.Barrier(2)
+    outcomes: dict[str, BaseException | int | None] = {}
+
+    def acquire(name: str, lock: ReleaseLock) -> None:
+        start.wait()
+        try:
+            lock.acquire()
+            outcomes[name] = lock.token
+        except (Refused, JournalUnavailable) as error:
+            outcomes[name] = error
+
+    threads = [threading.Thread(target=acquire, args=item) for item in (("ours", ours), ("theirs", theirs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values(), key=lambda value: isinstance(value, int))[1] == 1, outcomes
+    refused = [value for value in outcomes.values() if isinstance(value, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], Refused), outcomes
