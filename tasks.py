@@ -109,7 +109,10 @@ def _operator_errors() -> Iterator[None]:
         with signals.interruptible():
             yield
     except ReleaseError as error:
-        raise Exit(f"{type(error).__name__.lower()}: {error}", code=error.exit_code) from None
+        text = str(error)  # "gate failed at 10%: ..." already says what it is
+        raise Exit(
+            text if text.startswith(error.prefix) else f"{error.prefix}: {text}", code=error.exit_code
+        ) from None
     except (KeyboardInterrupt, Terminated) as interruption:  # outside any release step
         raise Exit(
             f"interrupted by {signals.signal_name(interruption)}", code=signals.exit_code(interruption)
@@ -321,19 +324,28 @@ def status(c: Context, env: str = "", service: str = "", json_: bool = False, to
 @task(
     help={
         "env": "only this environment",
-        "service": "only this service",
+        "service": "only this service (web or api)",
+        "limit": "only the last N releases (default: all)",
         "json": "print one JSON document instead of a table",
     }
 )
-def history(c: Context, env: str = "", service: str = "", json_: bool = False) -> None:
-    """Every release in the journal, oldest first, with its outcome."""
+def history(c: Context, env: str = "", service: str = "", limit: str = "", json_: bool = False) -> None:
+    """Every release in the journal, oldest first: id, duration, versions, outcome, who and why."""
     from releases.console import history_document, history_table
+    from releases.errors import BadInput
+    from releases.settings import SERVICES
 
     with _operator_errors():
         settings = _settings(c)
         if env:
             settings.environment(env)
+        if service and service not in SERVICES:
+            raise BadInput(f"unknown --service {service!r}; expected one of: {', '.join(SERVICES)}")
+        if limit and not (limit.isdigit() and int(limit) > 0):
+            raise BadInput(f"--limit must be a whole number of releases above 0 (20), got {limit!r}")
         records = _journal(settings).releases(env or None, service or None)
+        if limit:
+            records = records[-int(limit) :]
     if json_:
         print(json_module.dumps(history_document(records), indent=2))
     else:

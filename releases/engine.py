@@ -50,11 +50,12 @@ from releases.errors import (
     VerificationFailed,
 )
 from releases.gates import BakeResult, Progress, Verdict
-from releases.journal import Event, EventKind, Journal, Note
+from releases.journal import EventKind, Journal, Note
 from releases.lock import LockHolder, ReleaseLock, current_holder
 from releases.model import HoldReason, LiveState, Migration, Outcome, Pool, ReleaseRecord, Weights
 from releases.notify import Notice, Notifier, Silent
 from releases.plan import Action, Step, plan_rollback, plan_step
+from releases.release_log import ReleaseLog
 from releases.settings import EnvironmentSettings
 from releases.targets.base import Targets
 
@@ -89,11 +90,6 @@ class _Run:
     record: ReleaseRecord | None = None
     action: Action | None = None
     rolling_back: bool = False
-
-
-def _done(events: list[Event], step: Step) -> list[Event]:
-    """The journaled outcomes of `step` among a release's events."""
-    return [event for event in events if event.kind is EventKind.OUTCOME and event.action == step]
 
 
 def validate_percent(percent: int) -> int:
@@ -146,11 +142,13 @@ class Engine:
         )
 
     def status(self) -> Status:
+        """The live state, the release (not one abandoned with a torn-down sandbox) and the lock."""
+        latest = self.journal.latest_release(self.environment, self.service)
         return Status(
             environment=self.environment,
             service=self.service,
             live=self.observe(),
-            release=self.journal.latest_release(self.environment, self.service),
+            release=latest if latest is not None and latest.outcome is not Outcome.ABANDONED else None,
             lock=current_holder(self.journal, self.environment, self.service),
         )
 
@@ -436,12 +434,7 @@ class Engine:
         if record is None or current == 0:
             problem = "no canary step has run (no user traffic has judged this version)"
         else:
-            bakes = [
-                e
-                for e in self.journal.events(record.id)
-                if e.kind is EventKind.GATE and e.action == Step.BAKE
-            ]
-            last = bakes[-1] if bakes else None
+            last = ReleaseLog.read(self.journal, record).last_gate(Step.BAKE)
             if last is None or last.detail.get("percent") != current:
                 problem = f"the {current}% step's gate never passed (its bake did not finish)"
             elif last.detail.get("verdict") != Verdict.PASS:
@@ -450,7 +443,7 @@ class Engine:
             return
         first = self.settings.steps[0]
         raise Refused(
-            f"--percent 100 refused: {problem}. Run the step (`invoke release --percent "
+            f"--percent 100: {problem}. Run the step (`invoke release --percent "
             f'{current or first}`), or promote anyway with --force --reason "why". Nothing was changed'
         )
 
@@ -472,7 +465,7 @@ class Engine:
             return False
         if record is None:
             return True
-        return not _done(self.journal.events(record.id), Step.MIGRATE)
+        return not ReleaseLog.read(self.journal, record).outcomes(Step.MIGRATE)
 
     def _already_promoted(self, live: LiveState, percent: int, version: str | None) -> Result | None:
         """Promoting a release that is already promoted is a no-op, not an error."""
@@ -607,7 +600,7 @@ class Engine:
         self.targets.router.write_weights(action.weights)
         self._verify_weights(action.weights)
         self._weights = action.weights
-        if record is not None and action.percent is not None:
+        if record is not None and action.percent:  # the furthest step reached; a rollback keeps it
             self.journal.set_percent(record, action.percent)
         self._outcome(record, action, weights=str(action.weights))
 
@@ -782,10 +775,10 @@ class Engine:
         """The restore procedure when `record` ran an irreversible migration, else None."""
         if record.migration is not Migration.IRREVERSIBLE:
             return None
-        events = self.journal.events(record.id)
-        if not _done(events, Step.MIGRATE):
+        log = ReleaseLog.read(self.journal, record)
+        if not log.outcomes(Step.MIGRATE):
             return None
-        backups = _done(events, Step.BACKUP)
+        backups = log.outcomes(Step.BACKUP)
         return str(backups[-1].detail.get("restore", "")) if backups else "(no backup was journaled)"
 
     def _promote(self, record: ReleaseRecord, action: Action, hold: bool) -> None:

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from releases.errors import BadInput
 
 ENVIRONMENTS = ("sandbox", "staging", "production")
+# The services the platform releases (the topology contract names them per environment).
+SERVICES = ("web", "api")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
