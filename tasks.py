@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import Task
+from invoke.tasks import task as invoke_task
 
 if TYPE_CHECKING:
     from releases.console import ConsoleProgress
@@ -30,6 +31,23 @@ if TYPE_CHECKING:
     from releases.topology import Topology
 
 PROJECT_DIR = Path(__file__).resolve().parent
+
+# Short options, the same in every task that has the option; no other option gets one, so `-h`
+# is always help (invoke's own short options came from first letters: `release -h` was --hold).
+SHORT_OPTIONS = {"env": "e", "service": "s", "version": "v", "percent": "p", "yes": "y", "reason": "r"}
+
+
+class OperatorTask(Task[Any]):
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        if name in SHORT_OPTIONS:
+            opts["names"] = [*opts["names"], SHORT_OPTIONS[name]]
+        return opts
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """invoke's @task with this file's short options."""
+    return invoke_task(*args, klass=OperatorTask, auto_shortflags=False, **kwargs)
 EXIT_BAD_INPUT = 2
 
 # The secrets the web app reads as Key Vault references (infra/program.py SECRET_APP_SETTINGS; a
@@ -228,7 +246,7 @@ def release(
     force: bool = False,
     reason: str = "",
 ) -> None:
-    """Move a release one step (--percent N) or all the way (--auto), with health and metric gates."""
+    """Move a release one step (--percent N) or all the way (--auto), with its gates."""
     from releases.console import ConsoleProgress, describe_result, plan_table
     from releases.errors import BadInput
     from releases.model import Migration
@@ -278,8 +296,10 @@ def rollback(
     c: Context, env: str = "", service: str = "", dry_run: bool = False, yes: bool = False,
     topology: str = "", past_migration: bool = False, reason: str = "",
 ) -> None:  # fmt: skip
-    """Put all traffic back on the previous version: weights to stable, and a swap back if promoted.
-    Works while a release runs in another shell: it takes the lock over, and that release stops."""
+    """Put all traffic back on the previous version, from any shell.
+
+    Weights to stable, and a swap back if the release was promoted. Works while a release runs in
+    another shell: it takes the lock over, and that release stops at its next check."""
     from releases.console import describe_result, plan_table
 
     console = _console()
@@ -305,7 +325,7 @@ def rollback(
     }
 )
 def status(c: Context, env: str = "", service: str = "", json_: bool = False, topology: str = "") -> None:
-    """Weights, what each slot serves, the release in flight and who holds the lock."""
+    """Show weights, what each slot serves, the release and who holds the lock."""
     from releases.console import status_document, status_table
     from releases.environments import topology as read_topology
 
@@ -359,8 +379,10 @@ def history(c: Context, env: str = "", service: str = "", limit: str = "", json_
     }
 )
 def plan(c: Context, env: str = "", json_: bool = False) -> None:
-    """Show what a stack declares, offline: the Pulumi program under Pulumi's mocks, no
-    credentials and no Pulumi CLI. Secret values are shown as "[secret]"."""
+    """Show what a stack declares, offline.
+
+    The Pulumi program under Pulumi's mocks: no credentials and no Pulumi CLI. Secret values are
+    shown as "[secret]"."""
     # Imported here so that `invoke --list` and the release tasks never load Pulumi.
     from infra.offline import run_offline
     from infra.program import build
@@ -383,9 +405,10 @@ def plan(c: Context, env: str = "", json_: bool = False) -> None:
 
 @task(help={"json": "print one JSON document (every difference, with what allows it) instead of a table"})
 def parity(c: Context, json_: bool = False) -> None:
-    """Compare staging with production, offline: every difference in desired state, side by side.
-    Exits 1 when a difference is neither in the sizing table nor a per-stack value (for example
-    a security setting)."""
+    """Compare staging with production, offline, difference by difference.
+
+    Exits 1 when a difference is neither in the sizing table nor a per-stack value (for example a
+    security setting)."""
     from infra.offline import run_offline
     from infra.parity import compare
     from infra.program import build
@@ -420,9 +443,10 @@ def parity(c: Context, json_: bool = False) -> None:
     }
 )
 def policy(c: Context, env: str = "", json_: bool = False, new_stack: bool = False) -> None:
-    """Judge a stack against every rule of the policy pack (policies/), offline: the Pulumi
-    program under Pulumi's mocks, no credentials and no Pulumi CLI. Exits 1 when a mandatory rule
-    is violated, or could not be verified because a value it reads is unknown."""
+    """Judge a stack against every rule of the policy pack (policies/), offline.
+
+    The Pulumi program under Pulumi's mocks: no credentials and no Pulumi CLI. Exits 1 when a
+    mandatory rule is violated, or could not be verified because a value it reads is unknown."""
     from infra.offline import run_offline
     from infra.program import build
     from infra.settings import SettingsError
@@ -459,8 +483,10 @@ def policy(c: Context, env: str = "", json_: bool = False, new_stack: bool = Fal
     }
 )
 def rehearse(c: Context, json_: str = "", rate: str = "200", keep: bool = False) -> None:
-    """The main job: a fresh sandbox under steady load, a good release, a bad release caught by
-    the gates, and a promotion rolled back by hand; prints a summary and writes a JSON report."""
+    """The main job: rehearse releases on a fresh sandbox under load, and report.
+
+    A good release, a bad release caught by the gates, a promotion rolled back by hand and a
+    release with a migration; prints a summary and writes a JSON report."""
     from releases.console import rehearsal_table
     from releases.errors import BadInput
     from releases.rehearsal.run import Rehearsal, write_report
@@ -512,7 +538,9 @@ def _sandbox_table(c: Context) -> Any:
 
 @task
 def sandbox_up(c: Context) -> None:
-    """Start HAProxy, Prometheus and two slot processes per service on 127.0.0.1 (idempotent)."""
+    """Start the sandbox on 127.0.0.1, or leave a running one as it is.
+
+    HAProxy, Prometheus, Postgres, Redis and two slot processes per service."""
     with _operator_errors():
         settings = _settings(c)
         if _sandbox(c).up().started:  # a running sandbox is left as it is, releases included
@@ -534,7 +562,7 @@ def sandbox_down(c: Context) -> None:
 
 @task(name="status")
 def sandbox_status(c: Context) -> None:
-    """The sandbox's processes and addresses. Exits 3 when it is not (completely) running."""
+    """Show the sandbox's processes and addresses (exit 3 when not completely running)."""
     from releases.errors import Refused
 
     console = _console()
