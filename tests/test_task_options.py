@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from invoke.parser import Argument
+from invoke.parser.argument import Argument
 
 import tasks
 from tests.releases.sandbox_helpers import Operator
