@@ -215,7 +215,10 @@ class Engine:
             run.rolling_back = True
             record = self._rollback_target()
             run.record = record
-            restore = self._applied_irreversible_migration(record)
+            # Before promotion the previous version still serves most users on the migrated schema:
+            # moving the canary's share back is safe. After it, going back means a restore.
+            promoted = self.observe().production.version == record.version
+            restore = self._applied_irreversible_migration(record) if promoted else None
             if restore is not None and not past_migration:
                 raise Refused(
                     f"{record.version} ran an irreversible migration; {record.previous_version} may not "
@@ -826,7 +829,7 @@ class Engine:
                 f"gate failed {where}: {reasons}. Holding as asked (--hold): traffic is unchanged; "
                 "`invoke rollback` to undo"
             )
-        restore = self._applied_irreversible_migration(record)
+        restore = self._applied_irreversible_migration(record) if promoted else None
         if restore is not None:
             self.journal.hold(record, HoldReason.GATE_FAILED, f"irreversible migration; {reasons}")
             self._announce(record, "held: irreversible migration", Verdict.FAIL, reasons)

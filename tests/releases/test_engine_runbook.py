@@ -164,27 +164,50 @@ def test_a_migration_without_a_configured_command_is_bad_input(world: FakeWorld,
     assert world.database.backups == [] and journal.releases() == []
 
 
-def test_an_irreversible_migration_holds_instead_of_rolling_back(world: FakeWorld, journal: Journal) -> None:
+def test_an_irreversible_migration_holds_a_failed_promotion_instead_of_rolling_back(
+    world: FakeWorld, journal: Journal
+) -> None:
     engine = engine_for(world, journal)
-    world.metrics.samples[Pool.CANARY] = BAD
+    engine.release(50, "2.0.0", migration=Migration.IRREVERSIBLE)
+    world.metrics.samples[Pool.STABLE] = BAD  # the new production misbehaves after the swap
     with pytest.raises(GateFailed, match=r"NOT rolled back: 2\.0\.0 ran an irreversible migration") as held:
-        engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+        engine.release(100)
     assert "pg_restore --clean /backups/before-" in str(held.value)  # the restore procedure
-    assert world.router.weights.matches(Weights.canary_percent(10))  # traffic unchanged
+    assert world.slots.production.version == "2.0.0" and world.slots.swaps == 1  # traffic unchanged
     record = journal.latest_release("sandbox", "web")
     assert record is not None and record.in_flight
 
 
-def test_a_manual_rollback_past_an_irreversible_migration_needs_the_operator_to_say_so(
+def test_at_a_canary_step_an_irreversible_migration_still_rolls_back(
+    world: FakeWorld, journal: Journal
+) -> None:
+    """1.0.0 already serves 90% of users on the migrated schema: moving the canary's 10% back to
+    it is safe, and needs no restore."""
+    engine = engine_for(world, journal)
+    world.metrics.samples[Pool.CANARY] = BAD
+    with pytest.raises(GateFailed, match=r"Rolled back: production serves 1\.0\.0"):
+        engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+    assert world.router.weights.matches(Weights.all_stable())
+
+
+def test_a_manual_rollback_past_an_irreversible_migration_after_promotion_needs_the_operator_to_say_so(
     world: FakeWorld, journal: Journal
 ) -> None:
     engine = engine_for(world, journal)
     engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+    engine.release(100)
     with pytest.raises(Refused, match="Restore the database first") as refused:
         engine.rollback()
     assert "pg_restore --clean" in str(refused.value)
-    assert world.router.weights.matches(Weights.canary_percent(10))
+    assert world.slots.production.version == "2.0.0"
     engine.rollback(past_migration=True)
+    assert world.slots.production.version == "1.0.0"
+
+
+def test_a_manual_rollback_at_a_canary_step_needs_no_restore(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+    engine.rollback()
     assert world.router.weights.matches(Weights.all_stable())
 
 
