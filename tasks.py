@@ -24,7 +24,7 @@ from invoke.tasks import task as invoke_task
 
 if TYPE_CHECKING:
     from releases.console import ConsoleProgress
-    from releases.engine import Engine
+    from releases.engine import Engine, Result
     from releases.journal import Journal
     from releases.notify import Notifier
     from releases.settings import ReleaseSettings
@@ -48,6 +48,8 @@ class OperatorTask(Task[Any]):
 def task(*args: Any, **kwargs: Any) -> Any:
     """invoke's @task with this file's short options."""
     return invoke_task(*args, klass=OperatorTask, auto_shortflags=False, **kwargs)
+
+
 EXIT_BAD_INPUT = 2
 
 # The secrets the web app reads as Key Vault references (infra/program.py SECRET_APP_SETTINGS; a
@@ -247,7 +249,7 @@ def release(
     reason: str = "",
 ) -> None:
     """Move a release one step (--percent N) or all the way (--auto), with its gates."""
-    from releases.console import ConsoleProgress, describe_result, plan_table
+    from releases.console import ConsoleProgress, describe_result
     from releases.errors import BadInput
     from releases.model import Migration
 
@@ -261,24 +263,39 @@ def release(
         declared = Migration(migration) if migration else None
         progress = ConsoleProgress(console)
         engine = _engine(c, env, service, progress, topology_file=topology)
-        if not dry_run:
+        why = reason.strip() or None
+
+        def run(dry: bool) -> list[Result]:
+            if step is None:
+                return engine.auto(version or None, hold, dry, declared, why)
+            return [engine.release(step, version or None, hold, dry, declared, force, why)]
+
+        if not dry_run and engine.settings.confirm and not yes:
+            # Production: the operator sees what will happen (version, weights, every step) first.
+            _show_plans(console, engine, run(True), "plan")
             _confirm(engine, yes, f"releasing {engine.service}")
         try:
-            if step is None:
-                results = engine.auto(version or None, hold, dry_run, declared, reason.strip() or None)
-            else:
-                results = [
-                    engine.release(
-                        step, version or None, hold, dry_run, declared, force, reason.strip() or None
-                    )
-                ]
+            results = run(dry_run)
         finally:
             progress.close()
-        for result in results:
-            if result.actions:
-                title = "plan (dry run, nothing changed)" if dry_run else "done"
-                console.print(plan_table(result.actions, f"{engine.environment}/{engine.service}: {title}"))
+        _show_plans(console, engine, results, "plan (dry run, nothing changed)" if dry_run else "done")
         console.print(describe_result(results[-1]), highlight=False)
+
+
+def _show_plans(console: Any, engine: Engine, results: list[Result], title: str) -> None:
+    from releases.console import plan_table
+
+    live = engine.observe()
+    first = results[0].release
+    version = first.version if first is not None else None
+    console.print(
+        f"{engine.environment}/{engine.service}: production serves {live.production.version}, weights "
+        f"{live.weights}" + (f"; releasing {version}" if version else ""),
+        highlight=False,
+    )
+    for result in results:
+        if result.actions:
+            console.print(plan_table(result.actions, f"{engine.environment}/{engine.service}: {title}"))
 
 
 @task(

@@ -39,6 +39,8 @@ def describe_result(result: Result) -> str:
     if result.message:
         return result.message
     record = result.release
+    if not result.executed:
+        return "dry run: nothing was changed; the command without --dry-run runs the plan above"
     if record is None:
         return "nothing to do"
     return (

@@ -52,7 +52,7 @@ from releases.errors import (
 from releases.gates import BakeResult, Progress, Verdict
 from releases.journal import EventKind, Journal, Note
 from releases.lock import LockHolder, ReleaseLock, current_holder
-from releases.model import HoldReason, LiveState, Migration, Outcome, Pool, ReleaseRecord, Weights
+from releases.model import HoldReason, LiveState, Migration, Outcome, Pool, ReleaseRecord, SlotHealth, Weights
 from releases.notify import Notice, Notifier, Silent
 from releases.plan import Action, Step, plan_rollback, plan_step
 from releases.release_log import ReleaseLog
@@ -171,7 +171,7 @@ class Engine:
         if force and not (reason or "").strip():
             raise BadInput('--force needs --reason "why" (it is journaled with the release)')
         if dry_run:
-            return self._plan_only(percent, version, migration, force)
+            return self._dry_run([percent], version, migration, force)[-1]
         with self._command() as run:
             return self._step(run, percent, version, hold, migration, force, reason)
 
@@ -189,7 +189,7 @@ class Engine:
         if dry_run:
             live = self.observe()
             target, _ = self._target_version(live, version, dry_run=True)
-            return [self._plan_only(self._remaining_steps(live, target)[0], target, migration, False)]
+            return self._dry_run(self._remaining_steps(live, target), target, migration, False)
         with self._command() as run:
             live = self.observe()
             target, record = self._target_version(live, version, dry_run=True)
@@ -210,7 +210,14 @@ class Engine:
         if dry_run:
             live = self.observe()
             record = self._rollback_target()
-            return Result(plan_rollback(live, record), record, executed=False)
+            holder = current_holder(self.journal, self.environment, self.service)
+            takeover = f"; it would take the lock over from {holder.describe()}" if holder else ""
+            return Result(
+                plan_rollback(live, record),
+                record,
+                executed=False,
+                message=f"dry run: nothing was changed{takeover}",
+            )
         with self._command(takeover=True) as run:
             run.rolling_back = True
             record = self._rollback_target()
@@ -306,20 +313,51 @@ class Engine:
 
     # -- one step of a release -------------------------------------------------------------------
 
-    def _plan_only(
-        self, percent: int, version: str | None, migration: Migration | None, force: bool
-    ) -> Result:
-        validate_percent(percent)
+    def _dry_run(
+        self, steps: list[int], version: str | None, migration: Migration | None, force: bool
+    ) -> list[Result]:
+        """The plans of `steps` as the real command would run them, each planned from the state
+        the one before leaves (gates assumed to pass), and every refusal the real command would
+        give: the lock held, a promotion no gate has judged, a missing secret, a migration that
+        cannot run. Reads only."""
         live = self.observe()
-        if done := self._already_promoted(live, percent, version):
-            return done
-        target, active = self._target_version(live, version, dry_run=True)
-        migration = self._migration(active, migration)
-        pending = self._migration_pending(active, migration)
-        actions = plan_step(live, target, percent, self.settings, pending)
-        if any(action.step is Step.PROMOTE for action in actions):
-            self._refuse_unjudged_promotion(active, live, force, None, dry_run=True)
-        return Result(actions, active, executed=False)
+        holder = current_holder(self.journal, self.environment, self.service)
+        if holder is not None and not holder.is_stale():
+            raise Refused(
+                f"a release of {self.service} in {self.environment} is in progress: lock held by "
+                f"{holder.describe()}; the real command would be refused (dry run, nothing changed)"
+            )
+        results: list[Result] = []
+        for percent in steps:
+            validate_percent(percent)
+            if done := self._already_promoted(live, percent, version):
+                return [*results, done]
+            target, active = self._target_version(live, version, dry_run=True)
+            declared = self._migration(active, migration)
+            pending = not results and self._migration_pending(active, declared)
+            actions = plan_step(live, target, percent, self.settings, pending)
+            if not results and any(action.step is Step.PROMOTE for action in actions):
+                self._refuse_unjudged_promotion(active, live, force, None, dry_run=True)
+            if any(action.step is Step.PREFLIGHT for action in actions):
+                self.targets.slots.preflight()
+                required = self.settings.required_secrets.get(self.service, ())
+                if pending:
+                    self._migration_prerequisites()
+                    required = (*required, self.settings.migrations.database_url_secret)
+                runbook.check_secrets(
+                    self.targets.secrets, tuple(dict.fromkeys(required)), self.targets.slots
+                )
+            results.append(Result(actions, active, executed=False))
+            if percent == 100:
+                break
+            live = LiveState(
+                Weights.canary_percent(percent),
+                live.production,
+                SlotHealth(live.staging.name, target, True, True),
+                True,
+            )
+            version = target
+        return results
 
     def _step(
         self,
