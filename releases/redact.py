@@ -45,7 +45,7 @@ _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^
 # libpq keyword/value DSNs: password=secret or password='a quoted secret'.
 _DSN_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE)
 _QUERY_SECRET = re.compile(
-    r"(?P<key>[?&;](?:" + "|".join(SECRET_PARAMETERS) + r")=)(?P<value>[^&#\s\"']+)", re.IGNORECASE
+    r"(?P<key>[?&;](?:" + "|".join(SECRET_PARAMETERS) + r")=)(?P<value>[^&#\s\"':)]+)", re.IGNORECASE
 )
 # Values shorter than this are not masked by value: masking "1" or "on" everywhere would make
 # output unreadable and protects nothing (a secret store holds no such secret).

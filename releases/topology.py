@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from releases.errors import BadInput
 
@@ -33,6 +34,18 @@ SlotUrl = Annotated[
 ]
 AzureRegion = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,40}$")]
 AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
+
+
+def _http_url(value: str) -> str:
+    """An http(s) URL with a host. The message never quotes the value: it may hold a password."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises only when read
+    except ValueError:
+        raise ValueError("expected an http(s) URL such as https://prometheus.example.com") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("expected an http(s) URL such as https://prometheus.example.com")
+    return value
 
 
 class _Contract(BaseModel):
@@ -134,7 +147,8 @@ class PrometheusMetrics(_Contract):
     the slot pair's Services map to pools."""
 
     kind: Literal["prometheus"] = "prometheus"
-    url: str
+    # May carry credentials (`https://user:password@host`): shown only through redact_url.
+    url: Annotated[str, AfterValidator(_http_url)]
     responses_metric: Identifier = "haproxy_server_http_responses_total"
     responses_labels: dict[Identifier, Identifier]
     responses_pool_label: Identifier = "server"
