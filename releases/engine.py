@@ -452,7 +452,7 @@ class Engine:
         self._intent(record, action)
         url = self.targets.secrets.value(self.settings.migrations.database_url_secret)
         try:
-            run = runbook.run_migration(self.settings.migrations, url, record.version)
+            run = runbook.run_migration(self.settings.migrations, url, record.version, self.targets.secrets)
         except GateFailed as error:
             self.journal.record(self.environment, self.service, "gate", action.step.value, record.id,
                                 verdict="fail", reasons=[str(error)])  # fmt: skip
@@ -464,7 +464,7 @@ class Engine:
     def _smoke(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
         staging = action.percent != 100
         self._intent(record, action)
-        reasons = runbook.smoke_test(self.targets.slots, self.settings.smoke, staging)
+        reasons = runbook.smoke_test(self.targets.slots, self.settings.smoke, staging, self.targets.secrets)
         verdict = "fail" if reasons else "pass"
         self.journal.record(self.environment, self.service, "gate", action.step.value, record.id,
                             percent=action.percent, verdict=verdict, reasons=reasons)  # fmt: skip
