@@ -12,6 +12,7 @@ from pathlib import Path
 
 from releases.journal import Event, Journal
 from releases.model import ReleaseRecord
+from releases.state_files import private_directory, write_private
 
 
 def _when(at: float) -> str:
@@ -100,8 +101,8 @@ def render(record: ReleaseRecord, events: list[Event]) -> str:
 
 def write(journal: Journal, record: ReleaseRecord, directory: Path) -> Path:
     """Write the release's log as `<directory>/<release id>-<env>-<service>-<version>.md` (the id
-    starts with the release's start time, so the files sort by it)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    starts with the release's start time, so the files sort by it). Mode 0600 in a 0700 directory:
+    it holds operational data (releases/state_files.py)."""
+    private_directory(directory)
     path = directory / f"{record.id}-{record.environment}-{record.service}-{record.version}.md"
-    path.write_text(render(record, journal.events(record.id)))
-    return path
+    return write_private(path, render(record, journal.events(record.id)))

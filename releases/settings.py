@@ -17,6 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from releases.errors import BadInput
+from releases.state_files import secure_state_directory
 
 ENVIRONMENTS = ("sandbox", "staging", "production")
 
@@ -205,7 +206,7 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
     webhook_url = os.environ.get(notifications.webhook_url_env) or None
     if webhook_url is not None:
         _check_webhook_url(webhook_url, notifications.webhook_url_env)
-    return ReleaseSettings(
+    settings = ReleaseSettings(
         project_dir=project_dir,
         state_dir=state_dir,
         environments=environments,
@@ -213,6 +214,9 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
         notifications=notifications,
         webhook_url=SecretStr(webhook_url) if webhook_url else None,
     )
+    # Before the journal is first opened, so it is born 0600 in a 0700 directory.
+    secure_state_directory(settings.state_dir, settings.journal_path)
+    return settings
 
 
 def _check_webhook_url(url: str, variable: str) -> None:

@@ -22,6 +22,8 @@ from releases.errors import BadInput
 # Names used inside PromQL selectors and HAProxy commands: no quotes, spaces or separators.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 HostPort = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")]
+# HAProxy's runtime API: an absolute path to its unix socket (a sockaddr_un holds 107 bytes).
+UnixSocket = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/+-]{1,106}$")]
 ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 CloudflareId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Hostname = Annotated[str, StringConstraints(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
@@ -62,7 +64,7 @@ class HAProxyRouter(_Contract):
     """HAProxy as the weighted router: one backend, one server per pool, weights set at runtime."""
 
     kind: Literal["haproxy"] = "haproxy"
-    runtime_api: HostPort
+    runtime_api: UnixSocket
     backend: Identifier
     public_url: str = Field(description="where users reach the service through the router")
 
@@ -94,7 +96,7 @@ class SandboxSlotPair(_Contract):
     points at, so a swap exchanges the two servers' addresses and restarts nothing."""
 
     kind: Literal["sandbox"] = "sandbox"
-    runtime_api: HostPort
+    runtime_api: UnixSocket
     backend: Identifier
     slots: dict[Identifier, SandboxSlot] = Field(min_length=2, max_length=2)
 

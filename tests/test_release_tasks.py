@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from releases.rehearsal.load import LoadGenerator
+from releases.sandbox.environment import Sandbox
 from tests.releases.sandbox_helpers import Operator, needs_sandbox_programs
 
 
@@ -98,7 +99,10 @@ def test_a_failed_gate_rolls_back_with_exit_code_4(operator: Operator) -> None:
     url = json.loads((operator.state_dir / "sandbox" / "topology.json").read_text())["services"]["web"][
         "router"
     ]
-    load = LoadGenerator(url["public_url"] + "/", rate=100, max_requests=3000, max_seconds=30)
+    headers = Sandbox(operator.state_dir / "sandbox").origin_headers()
+    load = LoadGenerator(
+        url["public_url"] + "/", rate=100, max_requests=3000, max_seconds=30, headers=headers
+    )
     load.start()
     try:
         result = operator.run("release", "--percent", "50", "--version", "4.0.0")

@@ -31,6 +31,7 @@ from releases.rehearsal import measures
 from releases.rehearsal.load import LoadGenerator, Sample
 from releases.sandbox.environment import Sandbox
 from releases.settings import ReleaseSettings
+from releases.state_files import private_directory, write_private
 
 SERVICE = "web"
 MAX_SECONDS = 600.0
@@ -116,7 +117,7 @@ class Rehearsal:
         return record
 
     def run(self, keep: bool) -> RehearsalReport:
-        self.logs.mkdir(parents=True, exist_ok=True)
+        private_directory(self.logs)
         sandbox = Sandbox(self.settings.sandbox_dir)
         sandbox.down()
         self.journal.abandon_in_flight("sandbox")
@@ -126,7 +127,11 @@ class Rehearsal:
         try:
             url = sandbox.public_url(SERVICE) + "/"
             load = LoadGenerator(
-                url, self.rate, max_requests=int(self.rate * MAX_SECONDS), max_seconds=MAX_SECONDS
+                url,
+                self.rate,
+                max_requests=int(self.rate * MAX_SECONDS),
+                max_seconds=MAX_SECONDS,
+                headers=sandbox.origin_headers(),
             )
             load.start()
             try:
@@ -292,5 +297,4 @@ def _p95(values: list[float]) -> float | None:
 
 
 def write_report(report: RehearsalReport, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    write_private(path, json.dumps(report.to_json(), indent=2) + "\n")

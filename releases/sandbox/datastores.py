@@ -14,8 +14,10 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from releases.errors import Refused
 
@@ -23,6 +25,7 @@ LOOPBACK = "127.0.0.1"
 SUPERUSER = "postgres"
 APP_ROLE = "app"
 APP_DATABASE = "app"
+STARTUP_TIMEOUT_SECONDS = 30.0
 SERVER_PROGRAMS = ("initdb", "postgres", "pg_dump", "pg_restore")
 
 
@@ -64,7 +67,7 @@ def postgres_data_dir(sandbox_root: Path) -> Path:
     user = server_user()
     if user is None:
         directory = sandbox_root / "postgres"
-        directory.mkdir(parents=True)
+        directory.mkdir(parents=True, mode=0o700)
         return directory
     directory = Path(tempfile.mkdtemp(prefix="platform-sandbox-postgres-"))
     entry = pwd.getpwnam(user)
@@ -94,6 +97,20 @@ class Postgres:
                 "-c", f"listen_addresses={LOOPBACK}", "-c", f"unix_socket_directories={self.data_dir}",
                 "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=50"]  # fmt: skip
 
+    def _superuser_connection(self, psycopg: Any) -> Any:
+        """A superuser connection, waiting out start-up: the server accepts TCP connections a
+        moment before it accepts sessions ("the database system is starting up"), and on a busy
+        machine that moment is long enough to fail a sandbox's start."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while True:
+            try:
+                return psycopg.connect(host=str(self.data_dir), port=self.port, user=SUPERUSER,
+                                       dbname="postgres", autocommit=True)  # fmt: skip
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def create_app_database(self) -> str:
         """The app's role (which may create scratch databases, for backup verification) and
         database; returns its `DATABASE_URL`."""
@@ -101,8 +118,7 @@ class Postgres:
         from psycopg import sql
 
         password = secrets.token_urlsafe(24)
-        with psycopg.connect(host=str(self.data_dir), port=self.port, user=SUPERUSER, dbname="postgres",
-                             autocommit=True) as connection:  # fmt: skip
+        with self._superuser_connection(psycopg) as connection:
             connection.execute(
                 sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
                     sql.Identifier(APP_ROLE), sql.Literal(password)
@@ -128,7 +144,7 @@ class Redis:
     def configure(self) -> str:
         """A config file (0600: it holds the password) for a memory-only server; returns its URL."""
         password = secrets.token_urlsafe(24)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as file:
             file.write(

@@ -7,7 +7,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from releases.sandbox.secrets import SandboxSecrets
 from releases.sandbox.state import (
     BASELINE_VERSION,
     COLOURS,
+    ORIGIN_CREDENTIAL_SECRET,
+    ORIGIN_HEADER,
     SERVICES,
     Layout,
     ProcessRecord,
@@ -28,10 +32,14 @@ from releases.sandbox.state import (
     ServicePorts,
     SlotProcess,
 )
+from releases.state_files import private_directory, write_private
 from releases.targets.haproxy import HAProxyRouter, RuntimeAPI, server_states
 from releases.topology import Topology
 
 REQUIRED_PROGRAMS = ("haproxy", "prometheus")
+# A unix socket's path holds at most 107 bytes; a deep sandbox directory gets one in /tmp instead.
+MAX_SOCKET_PATH = 100
+SOCKET_DIR_PREFIX = "platform-sandbox-haproxy-"
 INFRASTRUCTURE = ("haproxy", "prometheus", "postgres", "redis")
 
 
@@ -40,6 +48,14 @@ class ProcessStatus:
     name: str
     pid: int
     running: bool
+
+
+def _runtime_socket(layout: Layout) -> Path:
+    """Where HAProxy's runtime API listens: in the sandbox's directory when the path fits a socket
+    address, else in a new private (0700) directory under the system's temporary directory."""
+    if len(str(layout.runtime_socket)) <= MAX_SOCKET_PATH:
+        return layout.runtime_socket
+    return Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)) / "runtime.sock"
 
 
 def _slot_name(service: str, colour: str) -> str:
@@ -100,6 +116,12 @@ class Sandbox:
     def secrets(self) -> SandboxSecrets:
         return SandboxSecrets(self.layout.secrets)
 
+    def origin_headers(self) -> dict[str, str]:
+        """What a client of the public URLs must send: the origin credential (HAProxy refuses any
+        request without it, as the cloud origins refuse requests that did not come through
+        Cloudflare)."""
+        return {ORIGIN_HEADER: self.secrets.value(ORIGIN_CREDENTIAL_SECRET).get_secret_value()}
+
     def public_url(self, service: str) -> str:
         """Where users reach `service` through HAProxy."""
         return configs.public_url(self.require_running(), service)
@@ -118,12 +140,12 @@ class Sandbox:
         if self.is_running():
             return self.require_running()
         self.down()  # leftovers of a sandbox that died half-way
-        ports = iter(processes.free_ports(5 + len(SERVICES) * (1 + len(COLOURS))))
+        ports = iter(processes.free_ports(4 + len(SERVICES) * (1 + len(COLOURS))))
         bin_dir = datastores.postgres_bin_dir()
         assert bin_dir is not None  # missing_programs() said so
-        self.layout.root.mkdir(parents=True, exist_ok=True)
+        private_directory(self.layout.root)
         state = SandboxState(
-            runtime_api_port=next(ports),
+            runtime_api_socket=str(_runtime_socket(self.layout)),
             haproxy_metrics_port=next(ports),
             prometheus_port=next(ports),
             postgres_port=next(ports),
@@ -149,10 +171,13 @@ class Sandbox:
 
     def _start(self, state: SandboxState) -> None:
         layout = self.layout
-        layout.root.mkdir(parents=True, exist_ok=True)
+        private_directory(layout.root)
         layout.write(state)  # first, so that `down` finds whatever was started if this fails
-        layout.haproxy_config.write_text(configs.haproxy_config(state))
-        layout.prometheus_config.write_text(configs.prometheus_config(state))
+        # A new origin credential per sandbox, kept in its secret store (0600) like any secret.
+        credential = str(uuid.uuid4())
+        self.secrets.put(ORIGIN_CREDENTIAL_SECRET, credential)
+        write_private(layout.haproxy_config, configs.haproxy_config(state, credential))
+        write_private(layout.prometheus_config, configs.prometheus_config(state))
         check = subprocess.run(
             ["haproxy", "-c", "-q", "-f", str(layout.haproxy_config)],
             capture_output=True,
@@ -167,8 +192,9 @@ class Sandbox:
             for colour, slot in ports.slots.items():
                 self._launch_slot(state, service, colour, slot)
         self._launch(
-            state, "haproxy", ["haproxy", "-db", "-f", str(layout.haproxy_config)], state.runtime_api_port
+            state, "haproxy", ["haproxy", "-db", "-f", str(layout.haproxy_config)], state.haproxy_metrics_port
         )
+        processes.wait_for_socket("haproxy", state.processes["haproxy"], Path(state.runtime_api_socket))
         self._launch(
             state,
             "prometheus",
@@ -183,7 +209,7 @@ class Sandbox:
             state.prometheus_port,
         )
         self._wait_prometheus_ready(state)
-        layout.topology_file.write_text(configs.topology(state, layout).model_dump_json(indent=2))
+        write_private(layout.topology_file, configs.topology(state, layout).model_dump_json(indent=2))
 
     def _start_datastores(self, state: SandboxState) -> None:
         """Postgres with the app's database at its first version (1.0.0: a table with rows, so
@@ -252,6 +278,9 @@ class Sandbox:
                     stopped.append(name)
             # Outside the sandbox's directory when the server ran as another user (root's sandboxes).
             shutil.rmtree(state.postgres_data, ignore_errors=True)
+            socket_dir = Path(state.runtime_api_socket).parent
+            if socket_dir != self.layout.root and socket_dir.name.startswith(SOCKET_DIR_PREFIX):
+                shutil.rmtree(socket_dir, ignore_errors=True)
         shutil.rmtree(self.layout.root, ignore_errors=True)
         return stopped
 
@@ -275,7 +304,7 @@ class Sandbox:
             raise BadInput(f"--error-rate must be a fraction between 0 and 1, got {error_rate}")
         if not 0 <= latency_ms <= 60_000:
             raise BadInput(f"--latency-ms must be between 0 and 60000, got {latency_ms}")
-        api = RuntimeAPI(f"127.0.0.1:{state.runtime_api_port}")
+        api = RuntimeAPI(state.runtime_api_socket)
         weights = HAProxyRouter(api, service).read_weights()
         if weights.canary > 0:
             raise Refused(

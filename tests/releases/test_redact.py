@@ -67,9 +67,9 @@ def test_a_topology_refuses_a_metric_url_without_quoting_it() -> None:
         "environment": "staging",
         "services": {
             "api": {
-                "router": {"kind": "haproxy", "runtime_api": "127.0.0.1:1", "backend": "api",
+                "router": {"kind": "haproxy", "runtime_api": "/srv/haproxy.sock", "backend": "api",
                            "public_url": "x"},
-                "slots": {"kind": "sandbox", "runtime_api": "127.0.0.1:1", "backend": "api",
+                "slots": {"kind": "sandbox", "runtime_api": "/srv/haproxy.sock", "backend": "api",
                           "slots": {"blue": {"address": "127.0.0.1:2"}, "green": {"address": "127.0.0.1:3"}}},
                 "metrics": {"kind": "prometheus", "url": f"prometheus admin:{PASSWORD}",
                             "responses_labels": {"proxy": "api"}, "latency_histogram": "h",
