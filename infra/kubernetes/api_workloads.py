@@ -196,7 +196,7 @@ class ApiWorkloads(pulumi.ComponentResource):
         client address), DNS, and its datastores. The VPC CNI enforces them (enableNetworkPolicy,
         infra/aws/node_group.py)."""
         child = pulumi.ResourceOptions(parent=self)
-        api_pods = {"match_labels": {APP_LABEL: "api"}}
+        api_pods: k8s.meta.v1.LabelSelectorArgsDict = {"match_labels": {APP_LABEL: "api"}}
         ipv4_sources = [c for c in args.allowed_source_cidrs if ipaddress.ip_network(c).version == 4]
 
         def policy(suffix: str, spec: k8s.networking.v1.NetworkPolicySpecArgsDict) -> None:
@@ -215,7 +215,7 @@ class ApiWorkloads(pulumi.ComponentResource):
                 "policy_types": ["Ingress"],
                 "ingress": [
                     {
-                        "from": [{"ip_block": {"cidr": cidr}} for cidr in [args.vpc_cidr, *ipv4_sources]],
+                        "from_": [{"ip_block": {"cidr": cidr}} for cidr in [args.vpc_cidr, *ipv4_sources]],
                         "ports": [{"protocol": "TCP", "port": "http"}],
                     }
                 ],
