@@ -63,6 +63,15 @@ def _gate_rows(events: list[Event]) -> list[str]:
     return rows
 
 
+def _pinned_images(events: list[Event]) -> list[str]:
+    """The image references a release journaled as pinned by digest (a `note` event `image`)."""
+    return [
+        str(e.detail["image"])
+        for e in events
+        if e.kind == "note" and e.action == "image" and e.detail.get("image")
+    ]
+
+
 def render(record: ReleaseRecord, events: list[Event]) -> str:
     finished = record.finished_at or (events[-1].at if events else record.started_at)
     undelivered = [e for e in events if e.kind == "note" and e.action == "notify"]
@@ -71,6 +80,7 @@ def render(record: ReleaseRecord, events: list[Event]) -> str:
         "",
         f"- Release: `{record.id}`",
         f"- Version: {record.version} (replacing {record.previous_version or 'nothing'})",
+        *(f"- Image: `{image}` (pinned by digest)" for image in _pinned_images(events)[-1:]),
         f"- Operator: {record.operator}",
         f"- Started: {_when(record.started_at)}",
         f"- Finished: {_when(finished)} ({finished - record.started_at:.1f} s)",
