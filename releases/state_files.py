@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import TextIO
 
 DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
@@ -46,6 +47,14 @@ def open_private_append(path: Path) -> int:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
     os.fchmod(descriptor, FILE_MODE)
     return descriptor
+
+
+def open_private(path: Path, newline: str | None = None) -> TextIO:
+    """`path` opened for writing text from the start, created (or truncated) with mode 0600."""
+    private_directory(path.parent)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(descriptor, FILE_MODE)
+    return os.fdopen(descriptor, "w", newline=newline)
 
 
 def write_private(path: Path, text: str) -> Path:

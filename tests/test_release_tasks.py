@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +183,8 @@ def test_rehearsal_report(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert [r["migration"] for r in releases] == [None, None, None, "reversible"]
     assert not (tmp_path / "state" / "sandbox").exists()  # the rehearsal took its sandbox down
+    # State at rest: the journal, the rehearsal's logs and samples, the report: 0600 in 0700
+    # directories (the test's own invoke configuration aside).
+    for path in [person.state_dir, *person.state_dir.rglob("*"), report_path]:
+        if path != person.config_file:
+            assert stat.filemode(path.stat().st_mode) in ("drwx------", "-rw-------"), path

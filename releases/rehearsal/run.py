@@ -31,7 +31,7 @@ from releases.rehearsal import measures
 from releases.rehearsal.load import LoadGenerator, Sample
 from releases.sandbox.environment import Sandbox
 from releases.settings import ReleaseSettings
-from releases.state_files import private_directory, write_private
+from releases.state_files import open_private, private_directory, write_private
 
 SERVICE = "web"
 MAX_SECONDS = 600.0
@@ -101,7 +101,7 @@ class Rehearsal:
         environment = {**os.environ, "PLATFORM_STATE_DIR": str(self.settings.state_dir)}
         self.say(f"$ invoke {' '.join(args)}")
         started = time.time()
-        with log.open("w") as output:
+        with open_private(log) as output:
             completed = subprocess.run(
                 [sys.executable, "-m", "invoke", "--search-root", str(self.project_dir), *args],
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=environment,
@@ -259,7 +259,7 @@ class Rehearsal:
 
 def _write_samples(samples: list[Sample], path: Path) -> None:
     """Every response of the run, for anyone who wants to check the figures."""
-    with path.open("w", newline="") as output:
+    with open_private(path, newline="") as output:
         writer = csv.writer(output)
         writer.writerow(["sent_at", "seconds", "status", "version", "fault_injected", "error"])
         for s in samples:
