@@ -37,8 +37,9 @@ from releases.targets.haproxy import HAProxyRouter, RuntimeAPI, server_states
 from releases.topology import Topology
 
 REQUIRED_PROGRAMS = ("haproxy", "prometheus")
-# A unix socket's path holds at most 107 bytes; a deep sandbox directory gets one in /tmp instead.
-MAX_SOCKET_PATH = 100
+# A unix socket's path holds at most 107 bytes, and HAProxy binds `<path>.<pid>.tmp` first, then
+# renames it: a deep sandbox directory gets its socket in a short private directory in /tmp.
+MAX_SOCKET_PATH = 80
 SOCKET_DIR_PREFIX = "platform-sandbox-haproxy-"
 INFRASTRUCTURE = ("haproxy", "prometheus", "postgres", "redis")
 
