@@ -34,6 +34,7 @@ from releases.sandbox.state import (
 )
 from releases.state_files import private_directory, write_private
 from releases.targets.haproxy import HAProxyRouter, RuntimeAPI, server_states
+from releases.targets.image_tags import split_version
 from releases.topology import Topology
 
 REQUIRED_PROGRAMS = ("haproxy", "prometheus")
@@ -67,6 +68,8 @@ def _app_argv(service: str, colour: str, slot: SlotProcess) -> list[str]:
     argv = [sys.executable, "-m", "releases.sandbox.demo_app", "--port", str(slot.port),
             "--version", slot.version, "--colour", colour, "--service", service,
             "--error-rate", str(slot.error_rate), "--latency-ms", str(slot.latency_ms)]  # fmt: skip
+    if slot.digest:
+        argv += ["--image-digest", slot.digest]
     return [*argv, "--unhealthy"] if slot.unhealthy else argv
 
 
@@ -296,8 +299,10 @@ class Sandbox:
         latency_ms: int = 0,
         unhealthy: bool = False,
     ) -> str:
-        """Put `version` on the service's staging slot (restarting that slot's process only).
+        """Put `version` on the service's staging slot (restarting that slot's process only); a
+        version pinned by digest (`2.0.0@sha256:...`) runs as its tag and reports the digest.
         Returns the colour of the slot deployed to."""
+        tag, digest = split_version(version)
         state = self.require_running()
         if service not in state.services:
             raise BadInput(f"unknown --service {service!r}; expected one of: {', '.join(state.services)}")
@@ -316,7 +321,8 @@ class Sandbox:
         colour = next(c for c, slot in state.services[service].slots.items() if slot.port == canary.port)
         slot = SlotProcess(
             port=canary.port,
-            version=version,
+            version=tag,
+            digest=digest,
             error_rate=error_rate,
             latency_ms=latency_ms,
             unhealthy=unhealthy,

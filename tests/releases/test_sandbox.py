@@ -34,9 +34,11 @@ def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
         production, staging = slots.probe()
         assert (production.version, staging.version) == ("1.0.0", "1.0.0")
 
-        sandbox.deploy("web", "2.0.0", error_rate=1.0)
+        digest = "sha256:" + "ab" * 32
+        sandbox.deploy("web", f"2.0.0@{digest}", error_rate=1.0)  # a release pinned by digest
         production_before, staging_after = slots.probe()
         assert staging_after.version == "2.0.0" and production_before.version == "1.0.0"
+        assert httpx.get(f"{slots.url(staging=True)}/health", timeout=5).json()["image_digest"] == digest
 
         slots.swap()
         production, staging = slots.probe()
