@@ -16,6 +16,7 @@ from releases.engine import Action, Result, Status
 from releases.gates import Analysis, Progress
 from releases.lock import LockHolder
 from releases.model import ReleaseRecord, SlotHealth
+from releases.redact import redact_url
 
 if TYPE_CHECKING:
     from releases.rehearsal.run import RehearsalReport
@@ -37,7 +38,7 @@ def plan_table(actions: list[Action], title: str) -> Table:
 
 def describe_result(result: Result) -> str:
     if result.message:
-        return result.message
+        return redact_url(result.message)
     record = result.release
     if not result.executed:
         return "dry run: nothing was changed; the command without --dry-run runs the plan above"
@@ -191,6 +192,7 @@ class ConsoleProgress(Progress):
         self._status: Any = None
 
     def _show(self, line: str) -> None:
+        line = redact_url(line)  # a gate's reason may quote a metric source's URL
         if self.console.is_terminal:
             if self._status is None:
                 self._status = self.console.status(line)

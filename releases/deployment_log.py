@@ -14,6 +14,7 @@ from releases.journal import EventKind, Journal, Note
 from releases.model import ReleaseRecord
 from releases.plan import Step
 from releases.release_log import ReleaseLog
+from releases.state_files import private_directory, write_private
 
 
 def label(action: str) -> str:
@@ -73,6 +74,11 @@ def _gate_rows(log: ReleaseLog) -> list[str]:
     return rows
 
 
+def _pinned_images(log: ReleaseLog) -> list[str]:
+    """The image references a release journaled as pinned by digest (a note event `image`)."""
+    return [str(e.detail["image"]) for e in log.notes(Note.IMAGE) if e.detail.get("image")]
+
+
 def render(log: ReleaseLog) -> str:
     record, events = log.record, log.events
     finished = record.finished_at or (events[-1].at if events else record.started_at)
@@ -83,6 +89,7 @@ def render(log: ReleaseLog) -> str:
         "",
         f"- Release: `{record.id}`",
         f"- Version: {record.version} (replacing {record.previous_version or 'nothing'})",
+        *(f"- Image: `{image}` (pinned by digest)" for image in _pinned_images(log)[-1:]),
         f"- Operator: {record.operator}",
         f"- Started: {_when(record.started_at)}",
         f"- Finished: {_when(finished)} ({finished - record.started_at:.1f} s)",
@@ -114,8 +121,8 @@ def render(log: ReleaseLog) -> str:
 
 def write(journal: Journal, record: ReleaseRecord, directory: Path) -> Path:
     """Write the release's log as `<directory>/<release id>-<env>-<service>-<version>.md` (the id
-    starts with the release's start time, so the files sort by it)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    starts with the release's start time, so the files sort by it). Mode 0600 in a 0700 directory:
+    it holds operational data (releases/state_files.py)."""
+    private_directory(directory)
     path = directory / f"{record.id}-{record.environment}-{record.service}-{record.version}.md"
-    path.write_text(render(ReleaseLog.read(journal, record)))
-    return path
+    return write_private(path, render(ReleaseLog.read(journal, record)))

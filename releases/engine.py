@@ -785,7 +785,7 @@ class Engine:
         self._intent(record, action)
         url = self.targets.secrets.value(self.settings.migrations.database_url_secret)
         try:
-            run = runbook.run_migration(self.settings.migrations, url, record.version)
+            run = runbook.run_migration(self.settings.migrations, url, record.version, self.targets.secrets)
         except GateFailed as error:
             self._gate(record, action, Verdict.FAIL, [str(error)])
             raise
@@ -800,7 +800,7 @@ class Engine:
     def _smoke(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
         staging = action.percent != 100
         self._intent(record, action)
-        reasons = runbook.smoke_test(self.targets.slots, self.settings.smoke, staging)
+        reasons = runbook.smoke_test(self.targets.slots, self.settings.smoke, staging, self.targets.secrets)
         self._gate(record, action, Verdict.FAIL if reasons else Verdict.PASS, reasons)
         if not reasons:
             return

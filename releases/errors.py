@@ -18,10 +18,18 @@ EXIT_TERMINATED = 143  # SIGTERM
 
 class ReleaseError(Exception):
     """Base class: a message for the operator and the exit code that goes with it, and the words
-    the message starts with (`refused: ...`)."""
+    the message starts with (`refused: ...`).
+
+    The message is shown on the console and kept in the journal, so whatever URL it quotes loses
+    its credentials here, once, for every error (releases/redact.py)."""
 
     exit_code = EXIT_FAILURE
     prefix = "failed"
+
+    def __init__(self, *args: object) -> None:
+        from releases.redact import redact_url
+
+        super().__init__(*(redact_url(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class BadInput(ReleaseError):

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from releases.errors import BadInput
+from releases.state_files import secure_state_directory
 
 ENVIRONMENTS = ("sandbox", "staging", "production")
 # The services the platform releases (the topology contract names them per environment).
@@ -204,10 +206,9 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
     clouds = _validated(CloudSettings, config.get("clouds"), "releases.clouds")
     notifications = _validated(NotificationSettings, config.get("notifications"), "releases.notifications")
     webhook_url = os.environ.get(notifications.webhook_url_env) or None
-    if webhook_url is not None and not webhook_url.startswith(("https://", "http://")):
-        # The value holds a token: name the variable and the expected form, never the value.
-        raise BadInput(f"{notifications.webhook_url_env} must be an http(s) URL (a Slack-compatible webhook)")
-    return ReleaseSettings(
+    if webhook_url is not None:
+        _check_webhook_url(webhook_url, notifications.webhook_url_env)
+    settings = ReleaseSettings(
         project_dir=project_dir,
         state_dir=state_dir,
         environments=environments,
@@ -215,6 +216,35 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
         notifications=notifications,
         webhook_url=SecretStr(webhook_url) if webhook_url else None,
     )
+    # Before the journal is first opened, so it is born 0600 in a 0700 directory.
+    secure_state_directory(settings.state_dir, settings.journal_path)
+    return settings
+
+
+def _check_webhook_url(url: str, variable: str) -> None:
+    """Refuse, as bad input, a webhook URL that could not be posted to: not http(s), no host, a
+    port that is not a number or out of range, white space. Checked when settings load, so a
+    release never starts with a notifier that fails at its first announcement. The value holds a
+    token: messages name the variable and what is wrong, never the value."""
+    form = "an http(s) URL (a Slack-compatible webhook)"
+    if not url.startswith(("https://", "http://")):
+        raise BadInput(f"{variable} must be {form}")
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+        httpx.Request("POST", parsed)  # what sending builds: anything it refuses is refused here
+    except (httpx.InvalidURL, ValueError, TypeError) as error:
+        # The error's own message quotes the offending part of the URL: its kind is enough.
+        raise BadInput(
+            f"{variable} is not a valid URL ({type(error).__name__}: check its host and port); "
+            f"expected {form}"
+        ) from None
+    if not parsed.host:
+        raise BadInput(f"{variable} has no host; expected {form}")
+    if port is not None and not 0 < port < 65536:
+        raise BadInput(f"{variable} has a port out of range (1-65535); expected {form}")
+    if any(character.isspace() for character in url):
+        raise BadInput(f"{variable} contains white space; expected {form}")
 
 
 def _validated(model: type[ModelT], section: Any, where: str) -> ModelT:

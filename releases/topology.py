@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from releases.errors import BadInput
 
 # Names used inside PromQL selectors and HAProxy commands: no quotes, spaces or separators.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 HostPort = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")]
+# HAProxy's runtime API: an absolute path to its unix socket (a sockaddr_un holds 107 bytes).
+UnixSocket = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/+-]{1,106}$")]
 ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 CloudflareId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Hostname = Annotated[str, StringConstraints(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
@@ -33,6 +36,18 @@ SlotUrl = Annotated[
 ]
 AzureRegion = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,40}$")]
 AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
+
+
+def _http_url(value: str) -> str:
+    """An http(s) URL with a host. The message never quotes the value: it may hold a password."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises only when read
+    except ValueError:
+        raise ValueError("expected an http(s) URL such as https://prometheus.example.com") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("expected an http(s) URL such as https://prometheus.example.com")
+    return value
 
 
 class _Contract(BaseModel):
@@ -49,7 +64,7 @@ class HAProxyRouter(_Contract):
     """HAProxy as the weighted router: one backend, one server per pool, weights set at runtime."""
 
     kind: Literal["haproxy"] = "haproxy"
-    runtime_api: HostPort
+    runtime_api: UnixSocket
     backend: Identifier
     public_url: str = Field(description="where users reach the service through the router")
 
@@ -81,7 +96,7 @@ class SandboxSlotPair(_Contract):
     points at, so a swap exchanges the two servers' addresses and restarts nothing."""
 
     kind: Literal["sandbox"] = "sandbox"
-    runtime_api: HostPort
+    runtime_api: UnixSocket
     backend: Identifier
     slots: dict[Identifier, SandboxSlot] = Field(min_length=2, max_length=2)
 
@@ -134,7 +149,8 @@ class PrometheusMetrics(_Contract):
     the slot pair's Services map to pools."""
 
     kind: Literal["prometheus"] = "prometheus"
-    url: str
+    # May carry credentials (`https://user:password@host`): shown only through redact_url.
+    url: Annotated[str, AfterValidator(_http_url)]
     responses_metric: Identifier = "haproxy_server_http_responses_total"
     responses_labels: dict[Identifier, Identifier]
     responses_pool_label: Identifier = "server"

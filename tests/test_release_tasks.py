@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from releases.plan import Step
 from releases.rehearsal.load import LoadGenerator
+from releases.sandbox.environment import Sandbox
 from tests.releases.sandbox_helpers import (
     Operator,
     journal_rows,
@@ -108,7 +110,10 @@ def test_a_failed_gate_rolls_back_with_exit_code_4(operator: Operator) -> None:
     url = json.loads((operator.state_dir / "sandbox" / "topology.json").read_text())["services"]["web"][
         "router"
     ]
-    load = LoadGenerator(url["public_url"] + "/", rate=100, max_requests=3000, max_seconds=30)
+    headers = Sandbox(operator.state_dir / "sandbox").origin_headers()
+    load = LoadGenerator(
+        url["public_url"] + "/", rate=100, max_requests=3000, max_seconds=30, headers=headers
+    )
     load.start()
     try:
         result = operator.run("release", "--percent", "50", "--version", "4.0.0")
@@ -179,3 +184,8 @@ def test_rehearsal_report(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert [r["migration"] for r in releases] == [None, None, None, "reversible"]
     assert not (tmp_path / "state" / "sandbox").exists()  # the rehearsal took its sandbox down
+    # State at rest: the journal, the rehearsal's logs and samples, the report: 0600 in 0700
+    # directories (the test's own invoke configuration aside).
+    for path in [person.state_dir, *person.state_dir.rglob("*"), report_path]:
+        if path != person.config_file:
+            assert stat.filemode(path.stat().st_mode) in ("drwx------", "-rw-------"), path

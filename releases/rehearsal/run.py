@@ -32,6 +32,7 @@ from releases.rehearsal import measures
 from releases.rehearsal.load import LoadGenerator, Sample
 from releases.sandbox.environment import Sandbox
 from releases.settings import ReleaseSettings
+from releases.state_files import open_private, private_directory, write_private
 
 SERVICE = "web"
 MAX_SECONDS = 600.0
@@ -101,7 +102,7 @@ class Rehearsal:
         environment = {**os.environ, "PLATFORM_STATE_DIR": str(self.settings.state_dir)}
         self.say(f"$ invoke {' '.join(args)}")
         started = time.time()
-        with log.open("w") as output:
+        with open_private(log) as output:
             completed = subprocess.run(
                 [sys.executable, "-m", "invoke", "--search-root", str(self.project_dir), *args],
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=environment,
@@ -117,7 +118,7 @@ class Rehearsal:
         return record
 
     def run(self, keep: bool) -> RehearsalReport:
-        self.logs.mkdir(parents=True, exist_ok=True)
+        private_directory(self.logs)
         sandbox = Sandbox(self.settings.sandbox_dir)
         sandbox.down()
         self.journal.abandon_in_flight("sandbox")
@@ -127,7 +128,11 @@ class Rehearsal:
         try:
             url = sandbox.public_url(SERVICE) + "/"
             load = LoadGenerator(
-                url, self.rate, max_requests=int(self.rate * MAX_SECONDS), max_seconds=MAX_SECONDS
+                url,
+                self.rate,
+                max_requests=int(self.rate * MAX_SECONDS),
+                max_seconds=MAX_SECONDS,
+                headers=sandbox.origin_headers(),
             )
             load.start()
             try:
@@ -257,7 +262,7 @@ class Rehearsal:
 
 def _write_samples(samples: list[Sample], path: Path) -> None:
     """Every response of the run, for anyone who wants to check the figures."""
-    with path.open("w", newline="") as output:
+    with open_private(path, newline="") as output:
         writer = csv.writer(output)
         writer.writerow(["sent_at", "seconds", "status", "version", "fault_injected", "error"])
         for s in samples:
@@ -299,5 +304,4 @@ def _p95(values: list[float]) -> float | None:
 
 
 def write_report(report: RehearsalReport, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    write_private(path, json.dumps(report.to_json(), indent=2) + "\n")

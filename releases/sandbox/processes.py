@@ -15,6 +15,7 @@ import psutil
 from releases.errors import Refused
 from releases.process_identity import ProcessIdentity, boot_id, identity_of, running_process
 from releases.sandbox.state import ProcessRecord
+from releases.state_files import UMASK, open_private_append
 
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 5.0
@@ -37,11 +38,12 @@ def start(
 ) -> ProcessRecord:
     """Start a process in a session of its own (it outlives the invoke command that started it),
     with `env` added to this process's environment, as `user` when given (root only)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as output:
+    # The log 0600 and the process under umask 077: what it writes (Prometheus' database, HAProxy's
+    # runtime socket) is private too (releases/state_files.py).
+    with os.fdopen(open_private_append(log), "ab") as output:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **env} if env else None, user=user,
+            env={**os.environ, **env} if env else None, user=user, umask=UMASK,
         )  # fmt: skip
     identity = identity_of(process.pid)
     if identity is None:  # it exited at once: wait_listening reports its log
@@ -98,6 +100,26 @@ def _log_tail(record: ProcessRecord, lines: int = 15) -> str:
         return "\n".join(Path(record.log).read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def wait_for_socket(
+    name: str, record: ProcessRecord, path: Path, timeout: float = START_TIMEOUT_SECONDS
+) -> None:
+    """Return once the process accepts connections on the unix socket `path`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_running(record):
+            raise Refused(
+                f"{name} exited while starting; its log ({record.log}) ends with:\n{_log_tail(record)}"
+            )
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.settimeout(0.5)
+                connection.connect(str(path))
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise Refused(f"{name} did not open {path} within {timeout:g} s; see {record.log}")
 
 
 def wait_listening(

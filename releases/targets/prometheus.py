@@ -13,6 +13,7 @@ from collections.abc import Callable
 import httpx
 
 from releases.model import Pool, PoolSample
+from releases.redact import mask, redact_url
 from releases.targets.base import MetricsUnavailableError
 from releases.topology import PrometheusMetrics
 
@@ -50,9 +51,14 @@ class PrometheusSource:
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, ValueError) as error:
-            raise MetricsUnavailableError(f"Prometheus at {self.targets.url}: {error}") from None
+            # httpx's messages quote the request URL, credentials included: both are masked.
+            where = redact_url(self.targets.url)
+            raise MetricsUnavailableError(
+                f"Prometheus at {where}: {mask(str(error), [self.targets.url])}"
+            ) from None
         if document.get("status") != "success":
-            raise MetricsUnavailableError(f"Prometheus rejected {promql!r}: {document.get('error')}")
+            rejected = mask(str(document.get("error")), [self.targets.url])
+            raise MetricsUnavailableError(f"Prometheus rejected {promql!r}: {rejected}")
         results = document["data"]["result"]
         if not results:
             return None

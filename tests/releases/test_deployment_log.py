@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from releases.deployment_log import render
 from releases.engine import Engine
 from releases.errors import GateFailed
-from releases.journal import Journal
+from releases.journal import EventKind, Journal, Note
 from releases.model import Pool
+from releases.release_log import ReleaseLog
 from tests.releases.fakes import FakeClock, FakeWorld
 from tests.releases.test_engine import BAD, SETTINGS
 from tests.releases.test_notify import Recorder
@@ -63,3 +65,13 @@ def test_a_rolled_back_release_says_why_and_what_the_team_missed(journal: Journa
     assert "error rate 20.00% is over 1.00%" in text
     assert "## Announcements not delivered" in text
     assert "gate on canary 10%: the webhook answered HTTP 503" in text
+
+
+def test_a_release_pinned_by_digest_names_its_image(journal: Journal) -> None:
+    """What the engine journals for a release by digest (a `note` event `image`, through the
+    existing `journal.record` detail fields) is on its page: which exact image ran."""
+    record = journal.start_release("staging", "web", "2.0.0", "1.0.0")
+    image = "ghcr.io/example/platform-web:2.0.0@sha256:" + "ab" * 32
+    journal.record("staging", "web", EventKind.NOTE, Note.IMAGE, record.id, image=image)
+    text = render(ReleaseLog.read(journal, record))
+    assert f"- Image: `{image}` (pinned by digest)" in text

@@ -225,3 +225,52 @@ def test_a_migration_requires_its_database_url_in_the_store(world: FakeWorld, jo
         engine_for(world, journal, settings).release(10, "2.0.0", migration=Migration.REVERSIBLE)
     assert world.database.backups == [] and journal.releases() == []
     assert_nothing_moved(world)
+
+
+# A migration that prints its connection in another form than the URL it was given: libpq's
+# keyword/value DSN (as psycopg's `conninfo` shows it), the password on its own, and another
+# secret of the store it happens to know.
+PRINTS_ITS_DSN = (
+    sys.executable,
+    "-c",
+    "import os, sys; from urllib.parse import urlsplit; u = urlsplit(os.environ['DATABASE_URL']);"
+    " print(f'dsn: host={u.hostname} user={u.username} password={u.password} dbname=app');"
+    " print('password:', u.password); print('session', os.environ['SESSION_SECRET']);"
+    " sys.exit(int(os.environ.get('EXIT', '0')))",
+)
+
+
+@pytest.mark.parametrize("exit_status", [0, 3])
+def test_a_migration_printing_its_dsn_leaks_no_secret(
+    world: FakeWorld, journal: Journal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_status: int
+) -> None:
+    world.secrets.values["DATABASE_URL"] = "postgresql://app:Pl4nted-pw@db:5432/app"
+    monkeypatch.setenv("SESSION_SECRET", "s3ssion-value")  # the command learns it from elsewhere
+    monkeypatch.setenv("EXIT", str(exit_status))
+    clock = FakeClock()
+    engine = Engine("sandbox", "web", world.targets, with_migrations(Migrations(command=PRINTS_ITS_DSN)),
+                    journal, clock=clock, sleep=clock.sleep, reports_dir=tmp_path / "reports")  # fmt: skip
+
+    shown = ""
+    try:
+        engine.release(10, "2.0.0", migration=Migration.REVERSIBLE)
+    except GateFailed as error:
+        shown = str(error)
+    engine.rollback()
+
+    assert bool(shown) == bool(exit_status)
+    recorded = journal.connection.execute("SELECT group_concat(detail) FROM events").fetchone()[0]
+    logs = "".join(path.read_text() for path in (tmp_path / "reports").iterdir())
+    assert "host=db user=app password=[secret] dbname=app" in recorded  # shown, and masked
+    for text in (shown, recorded, logs):
+        assert "Pl4nted-pw" not in text and "s3ssion-value" not in text
+
+
+def test_a_smoke_command_printing_a_secret_leaks_it_nowhere(world: FakeWorld, journal: Journal) -> None:
+    command = (sys.executable, "-c", "import sys; print('token=s3ssion-value rejected'); sys.exit(1)")
+    settings = RUNBOOK.model_copy(update={"smoke": SmokeTests(command=command)})
+    with pytest.raises(GateFailed, match="smoke command failed") as failed:
+        engine_for(world, journal, settings).release(10, "2.0.0")
+    recorded = journal.connection.execute("SELECT group_concat(detail) FROM events").fetchone()[0]
+    for text in (str(failed.value), recorded):
+        assert "s3ssion-value" not in text and "[secret] rejected" in text

@@ -39,7 +39,7 @@ def test_a_version_replaces_only_the_image_tag() -> None:
 def test_kubernetes_images_and_pointers() -> None:
     assert image_tag("registry.example.com:5000/api:1.2.3") == "1.2.3"
     assert image_tag("registry.example.com:5000/api") is None
-    assert image_tag("registry.example.com/api@sha256:abc") is None
+    assert image_tag("registry.example.com/api@sha256:abc") is None  # no tag, no version
     assert (
         _pointer("spec", "selector", "app.kubernetes.io/colour") == "/spec/selector/app.kubernetes.io~1colour"
     )
