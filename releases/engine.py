@@ -163,17 +163,19 @@ class Engine:
         migration: Migration | None = None,
         force: bool = False,
         reason: str | None = None,
+        image: str | None = None,
     ) -> Result:
         """Move the release to `percent` (100 promotes). Idempotent; resumes from the live state.
-        `migration` declares, on the first step, that the release runs a migration first.
-        Promoting when the current step's gate did not pass needs `force` and a `reason`."""
+        `migration` declares, on the first step, that the release runs a migration first; `image`
+        pins the version by digest (`2.0.0@sha256:...`), deployed exactly so. Promoting when the
+        current step's gate did not pass needs `force` and a `reason`."""
         validate_percent(percent)
         if force and not (reason or "").strip():
             raise BadInput('--force needs --reason "why" (it is journaled with the release)')
         if dry_run:
             return self._dry_run([percent], version, migration, force)[-1]
         with self._command() as run:
-            return self._step(run, percent, version, hold, migration, force, reason)
+            return self._step(run, percent, version, hold, migration, force, reason, image=image)
 
     def auto(
         self,
@@ -182,6 +184,7 @@ class Engine:
         dry_run: bool = False,
         migration: Migration | None = None,
         reason: str | None = None,
+        image: str | None = None,
     ) -> list[Result]:
         """Walk the configured steps with their gates, from wherever the release is now. One lock
         for the whole walk, one release: if it ends under this command (rolled back from another
@@ -196,9 +199,7 @@ class Engine:
             results: list[Result] = []
             for step in self._remaining_steps(live, target):
                 bound = run.record.id if run.record is not None else record.id if record else None
-                results.append(
-                    self._step(run, step, target, hold, migration, False, reason, release_id=bound)
-                )
+                results.append(self._step(run, step, target, hold, migration, False, reason, bound, image))
             return results
 
     def rollback(
@@ -369,6 +370,7 @@ class Engine:
         force: bool,
         reason: str | None,
         release_id: str | None = None,
+        image: str | None = None,
     ) -> Result:
         live = self.observe()
         if done := self._already_promoted(live, percent, version):
@@ -395,6 +397,10 @@ class Engine:
                 reason=reason,
             )
             run.record = record
+            if image is not None and image != target:
+                self.journal.record(
+                    self.environment, self.service, EventKind.NOTE, Note.IMAGE, record.id, image=image
+                )
         self.journal.resume(record)
         if preflight is not None:
             self._outcome(record, preflight)
@@ -605,8 +611,11 @@ class Engine:
         self._announce(record, f"gate on {subject or action.description}", verdict, "; ".join(reasons))
 
     def _deploy(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        """The version as journaled: pinned by digest when the release named one (the slots then
+        run exactly that image, and still report the version's tag)."""
+        pinned = ReleaseLog.read(self.journal, record).notes(Note.IMAGE)
         self._intent(record, action)
-        self.targets.slots.deploy_staging(record.version)
+        self.targets.slots.deploy_staging(str(pinned[-1].detail["image"]) if pinned else record.version)
         self._outcome(record, action)
 
     def _health(self, record: ReleaseRecord, action: Action, hold: bool) -> None:

@@ -13,11 +13,12 @@ import pytest
 
 from releases.plan import Step
 from releases.rehearsal.load import LoadGenerator
-from releases.sandbox.environment import Sandbox
 from tests.releases.sandbox_helpers import (
     Operator,
     journal_rows,
     needs_sandbox_programs,
+    origin_headers,
+    public_url,
     steady_load,
     wait_for_intent,
 )
@@ -107,12 +108,8 @@ def test_a_failed_gate_rolls_back_with_exit_code_4(operator: Operator) -> None:
         "bake_seconds": 10, "interval_seconds": 1, "min_requests": 20}}}})  # fmt: skip
     deploy = operator.run("sandbox.deploy", "--version", "4.0.0", "--error-rate", "0.5")
     assert deploy.returncode == 0, deploy.stderr
-    url = json.loads((operator.state_dir / "sandbox" / "topology.json").read_text())["services"]["web"][
-        "router"
-    ]
-    headers = Sandbox(operator.state_dir / "sandbox").origin_headers()
     load = LoadGenerator(
-        url["public_url"] + "/", rate=100, max_requests=3000, max_seconds=30, headers=headers
+        public_url(operator), rate=100, max_requests=3000, max_seconds=30, headers=origin_headers(operator)
     )
     load.start()
     try:

@@ -104,6 +104,13 @@ def wait_for_intent(operator: Operator, step: str, timeout: float) -> None:
     pytest.fail(f"the release never reached {step!r}")
 
 
+def origin_headers(operator: Operator) -> dict[str, str]:
+    """The origin credential the sandbox's HAProxy requires of every request."""
+    from releases.sandbox.environment import Sandbox
+
+    return Sandbox(operator.state_dir / "sandbox").origin_headers()
+
+
 def public_url(operator: Operator, service: str = "web") -> str:
     topology = json.loads((operator.state_dir / "sandbox" / "topology.json").read_text())
     return topology["services"][service]["router"]["public_url"] + "/"
@@ -114,7 +121,11 @@ def steady_load(operator: Operator, rate: float = 100, seconds: float = 120) -> 
     """Users on the sandbox's web frontend while a test releases: the gates judge evidence, and
     with no traffic a release is held, not promoted. Bounded in requests and time."""
     generator = LoadGenerator(
-        public_url(operator), rate=rate, max_requests=int(rate * seconds), max_seconds=seconds
+        public_url(operator),
+        rate=rate,
+        max_requests=int(rate * seconds),
+        max_seconds=seconds,
+        headers=origin_headers(operator),
     )
     generator.start()
     try:
