@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from releases import deployment_log, gates, runbook
-from releases.errors import BadInput, GateFailed, Refused, TargetUnavailable, VerificationFailed
-from releases.gates import BakeResult, Progress
+from releases.errors import BadInput, GateFailed, Held, Refused, TargetUnavailable, VerificationFailed
+from releases.gates import BakeResult, Progress, Verdict
 from releases.journal import Event, Journal
 from releases.lock import LockHolder, ReleaseLock, current_holder
 from releases.model import LiveState, Migration, Outcome, Pool, ReleaseRecord, Weights
@@ -100,7 +100,7 @@ class Engine:
         settings: EnvironmentSettings,
         journal: Journal,
         progress: Progress | None = None,
-        clock: gates.Clock = time.monotonic,
+        clock: gates.Clock = time.time,  # the metric sources' time: bakes ask for spans by it
         sleep: gates.Sleep = time.sleep,
         notifier: Notifier | None = None,
         reports_dir: Path | None = None,
@@ -406,7 +406,24 @@ class Engine:
                 bakes.append(result)
                 if result.failed:
                     self._gate_failed(record, action, result.reasons, hold)
+                elif result.verdict is not Verdict.PASS:
+                    self._gate_inconclusive(record, action, result)
         return bakes
+
+    def _gate_inconclusive(self, record: ReleaseRecord, action: Action, result: BakeResult) -> None:
+        """The bake's evidence stayed too thin to judge until its deadline: hold, never move on.
+        Its figures are journaled with the gate event (`_bake`); traffic stays where it is."""
+        promoted = action.step is Step.VERIFY
+        where = "after promotion" if promoted else f"at {action.percent}%"
+        reasons = "; ".join(result.reasons)
+        self.journal.record(self.environment, self.service, "note", "held", record.id,
+                            reason="gate inconclusive", percent=action.percent)  # fmt: skip
+        self._announce(record, f"held {where}: gate inconclusive", result.verdict.value, reasons)
+        retry = f"invoke release --percent {100 if promoted else action.percent}"
+        raise Held(
+            f"gate inconclusive {where}: {reasons}. Held: traffic is unchanged ({self._weights}). "
+            f"`{retry}` to bake this step again (with more traffic), or `invoke rollback`"
+        )
 
     # -- the runbook's steps ---------------------------------------------------------------------
 

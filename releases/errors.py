@@ -10,6 +10,7 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_GATE_FAILED = 4
+EXIT_HELD = 5
 
 
 class ReleaseError(Exception):
@@ -34,6 +35,13 @@ class Refused(ReleaseError):
 class TargetUnavailable(Refused):
     """A cloud endpoint could not be reached, rejected the credentials or is rate-limiting us,
     and the call was given up. The call that failed changed nothing."""
+
+
+class Held(ReleaseError):
+    """The release is held: traffic unchanged, waiting for an operator (evidence too thin to
+    judge, or a gate failed past an irreversible migration)."""
+
+    exit_code = EXIT_HELD
 
 
 class GateFailed(ReleaseError):
