@@ -32,6 +32,7 @@ code the engine uses, with a simulated clock.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -64,26 +65,37 @@ class Verdict(enum.StrEnum):
 # -- sequential tests on counts -------------------------------------------------------------------
 
 
-def _alternatives(limit: float, multiples: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+@functools.lru_cache(maxsize=64)
+def _alternatives(
+    limit: float, multiples: tuple[tuple[float, float], ...]
+) -> tuple[tuple[float, float], ...]:
     """(rate, weight) pairs, the rates kept inside (0, 1) and the weights renormalised."""
     kept = [(limit * multiple, weight) for multiple, weight in multiples if 0 < limit * multiple < 1]
     if not kept:  # a limit so high no multiple fits: halfway to certainty
         kept = [((1 + limit) / 2, 1.0)]
     total = sum(weight for _, weight in kept)
-    return [(rate, weight / total) for rate, weight in kept]
+    return tuple((rate, weight / total) for rate, weight in kept)
+
+
+@functools.lru_cache(maxsize=64)
+def _coefficients(
+    limit: float, alternatives: tuple[tuple[float, float], ...]
+) -> tuple[tuple[float, float, float], ...]:
+    """Per alternative: log weight, log ratio per event, log ratio per request without one."""
+    return tuple(
+        (math.log(weight), math.log(rate / limit), math.log1p(-rate) - math.log1p(-limit))
+        for rate, weight in alternatives
+    )
 
 
 def log_evalue(
-    events: float, requests: float, limit: float, alternatives: Sequence[tuple[float, float]]
+    events: float, requests: float, limit: float, alternatives: tuple[tuple[float, float], ...]
 ) -> float:
     """log of the mixture likelihood ratio sum_k w_k prod (p_k/limit)^x ((1-p_k)/(1-limit))^(1-x)
     for `events` of `requests` (x = 1 for an event): the evidence against a rate of `limit`."""
-    terms = [
-        math.log(weight)
-        + events * math.log(rate / limit)
-        + (requests - events) * (math.log1p(-rate) - math.log1p(-limit))
-        for rate, weight in alternatives
-    ]
+    others = requests - events
+    terms = [log_weight + events * per_event + others * per_other
+             for log_weight, per_event, per_other in _coefficients(limit, alternatives)]  # fmt: skip
     top = max(terms)
     return top + math.log(sum(math.exp(term - top) for term in terms))
 
@@ -151,7 +163,7 @@ def judge_rate(
 
 
 def _more_needed(
-    events: float, requests: float, limit: float, passes: Sequence[tuple[float, float]], beta: float
+    events: float, requests: float, limit: float, passes: tuple[tuple[float, float], ...], beta: float
 ) -> float:
     """Event-free requests after which the PASS test would reject: bounded by the fewest any one
     component needs alone (each bounds the mixture from below), then found by bisection."""
@@ -475,7 +487,10 @@ def _held_reasons(
         )
     requests, seconds = analysis.judged.requests, max(analysis.seconds, 1e-9)
     rate = requests / seconds
-    summary = f"too little traffic to judge {why}: {requests:,.0f} requests in {seconds:.0f} s of data ({rate:.2g}/s)"
+    summary = (
+        f"too little traffic to judge {why}: {requests:,.0f} requests in {seconds:.0f} s of data "
+        f"({rate:.2g}/s)"
+    )
     needed = analysis.more_needed
     if needed is not None and rate > 0:
         summary += (

@@ -144,6 +144,11 @@ class PrometheusMetrics(_Contract):
     latency_histogram: Identifier
     latency_labels: dict[Identifier, Identifier]
     latency_pool_label: Identifier = "pool"
+    # The router's own responses, counted whichever pool served them (HAProxy's frontend): those
+    # 5xx that no pool's counter has are the router's own (503, no server up), counted against the
+    # judged pool. None where the figures come from the app alone (Kubernetes).
+    router_errors_metric: Identifier | None = None
+    router_errors_labels: dict[Identifier, Identifier] = {}
 
 
 class SandboxSecretStore(_Contract):
