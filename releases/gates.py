@@ -450,6 +450,7 @@ def bake(
             unavailable.append(str(error))
             progress.bake(label, duration, duration, analysis)
             continue
+        unavailable.clear()  # it answers again: only a silence since the last look explains a hold
         if judged.requests > last_requests:
             last_progress, last_requests = now, judged.requests
         comparison_alpha = None
@@ -485,6 +486,9 @@ def _held_reasons(
             f"no evidence {why}: no request reached the {pool.value} pool, or its metrics stopped "
             "arriving; a step is judged on traffic, so send some (or check the metric source)",
         )
+    if unavailable:
+        figures = f"{analysis.judged.requests:,.0f} requests judged before it stopped"
+        return (f"no fresh evidence {why}: the metric source did not answer ({unavailable[-1]}); {figures}",)
     requests, seconds = analysis.judged.requests, max(analysis.seconds, 1e-9)
     rate = requests / seconds
     summary = (

@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.releases.sandbox_helpers import FAST, Operator, needs_sandbox_programs
+from tests.releases.sandbox_helpers import FAST, Operator, needs_sandbox_programs, steady_load
 
 pytestmark = needs_sandbox_programs
 
@@ -97,7 +97,8 @@ def test_each_runbook_failure_stops_the_release_before_traffic_moves(operator: O
 
 def test_a_release_with_a_migration_backs_up_verifies_and_migrates_first(operator: Operator) -> None:
     assert "currency" not in orders_columns(operator)
-    result = operator.run("release", "--percent", "10", "--version", "2.3.0", "--migration", "reversible")
+    with steady_load(operator):
+        result = operator.run("release", "--percent", "10", "--version", "2.3.0", "--migration", "reversible")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "currency" in orders_columns(operator)
     backups = list((operator.state_dir / "sandbox" / "backups").glob("*.dump"))

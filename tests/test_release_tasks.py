@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from releases.rehearsal.load import LoadGenerator
-from tests.releases.sandbox_helpers import Operator, needs_sandbox_programs
+from tests.releases.sandbox_helpers import Operator, needs_sandbox_programs, steady_load
 
 
 @pytest.fixture
@@ -117,12 +117,13 @@ STEPS = ["deploy", "health gate", "set weights", "bake", "swap slots", "verify"]
 @needs_sandbox_programs
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_at_any_step_a_rerun_converges(operator: Operator, step: str) -> None:
-    release = operator.start("release", "--auto", "--version", "2.0.0")
-    _wait_for(operator, step, timeout=60)
-    release.send_signal(signal.SIGKILL)
-    release.wait()
+    with steady_load(operator):  # gates pass on evidence: traffic brings it
+        release = operator.start("release", "--auto", "--version", "2.0.0")
+        _wait_for(operator, step, timeout=60)
+        release.send_signal(signal.SIGKILL)
+        release.wait()
 
-    rerun = operator.run("release", "--auto")
+        rerun = operator.run("release", "--auto")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     web = operator.status()
     assert web["production"]["version"] == "2.0.0"
