@@ -161,6 +161,13 @@ class CloudSettings(_Settings):
     azure_metrics_endpoint: str = Field(
         default="https://{region}.metrics.monitor.azure.com", pattern=r"^https://"
     )
+    # Platform metrics are complete this long after the minute they count (until then the newest
+    # minutes read 0): a gate on them judges only older minutes, so its bake lasts this much longer.
+    azure_metrics_ingestion_delay_seconds: Seconds = 180.0
+    # Log Analytics' query API, and how late App Service's HTTP logs arrive in the workspace
+    # (Microsoft documents 20 s to 3 min; 5 min leaves room under load).
+    log_analytics_endpoint: str = Field(default="https://api.loganalytics.io", pattern=r"^https://")
+    log_analytics_ingestion_delay_seconds: Seconds = 300.0
     # Only for private clouds whose authority Microsoft's instance discovery does not know.
     azure_disable_instance_discovery: bool = False
     # None: the Kubernetes client's own choice ($KUBECONFIG, then ~/.kube/config).
