@@ -133,6 +133,9 @@ class FakeAzure(FakeAPI):
         }  # fmt: skip
         self.backups: dict[str, str | None] = {}  # on-demand backup -> completed time (None: running)
         self.backup_error: str | None = None  # the error ARM answers a backup request with
+        # The error a backup's status monitor reports once it ran (accepted with 202, then Failed).
+        self.backup_async_failure: str | None = None
+        self.backup_operations: dict[str, tuple[str, int]] = {}  # operation -> (backup, polls left)
         # What every time-dependent answer is judged by (a test may move it).
         self.clock: Callable[[], float] = time.time
         # Azure Monitor: minutes are complete this long after they end; until then zero or missing.
@@ -164,7 +167,8 @@ class FakeAzure(FakeAPI):
                   f"Microsoft.DBforPostgreSQL/flexibleServers/{SERVER}")  # fmt: skip
         self.route("PUT", rf"{server}/backups/(?P<name>[\w-]+)", self._start_backup)
         self.route("GET", rf"{server}/backups/(?P<name>[\w-]+)", self._backup)
-        self.route("GET", r"/backupoperations/(?P<name>[\w-]+)", self._backup_operation)
+        self.route("GET", r"/azureAsyncOperation/(?P<operation>[\w-]+)", self._backup_status)
+        self.route("GET", r"/operationResults/(?P<operation>[\w-]+)", self._backup_result)
         self.route("GET", r"/secrets", self._secrets)
         self.route("GET", r"/secrets/(?P<name>[\w-]+)/?", self._secret)
         self.route("GET", r"/apps/(?P<slot>\w+)/health", self._health)
@@ -281,18 +285,51 @@ class FakeAzure(FakeAPI):
     # -- Flexible Server backups ------------------------------------------------------------------
 
     def _start_backup(self, request: Request, match: re.Match[str]) -> Reply:
+        """`BackupsAutomaticAndOnDemand_Create`: 202 with `Azure-AsyncOperation` (the status
+        monitor, polled until Succeeded or Failed) and `Location` (the operation's result)."""
         if denied := self._authorised(request):
             return denied
         if self.backup_error is not None:
             return 400, {"error": {"code": "BackupFailed", "message": self.backup_error}}
-        self.backups[match["name"]] = None
-        location = f"{self.url}/backupoperations/{match['name']}?api-version=2026-10-01"
-        return 202, None, {"Location": location, "Retry-After": "1"}
-
-    def _backup_operation(self, request: Request, match: re.Match[str]) -> Reply:
         name = match["name"]
-        if self.backups.get(name) is None:  # one poll while it runs, then it completes
+        self.backups[name] = None
+        operation = f"backup-{next(self._ids)}"
+        self.backup_operations[operation] = (name, 1)  # polls left while InProgress
+        version = "api-version=2026-10-01"
+        return (
+            202,
+            None,
+            {
+                "Azure-AsyncOperation": f"{self.url}/azureAsyncOperation/{operation}?{version}",
+                "Location": f"{self.url}/operationResults/{operation}?{version}",
+                "Retry-After": "1",
+            },
+        )
+
+    def _backup_status(self, request: Request, match: re.Match[str]) -> Reply:
+        """The Azure-AsyncOperation status monitor: InProgress, then Succeeded, or Failed with the
+        error (`backup_async_failure`) reported asynchronously, after the 202."""
+        if denied := self._authorised(request):
+            return denied
+        operation = match["operation"]
+        name, polls_left = self.backup_operations[operation]
+        document: dict[str, Any] = {"name": operation, "startTime": datetime.now(UTC).isoformat()}
+        if polls_left > 0:
+            self.backup_operations[operation] = (name, polls_left - 1)
+            return 200, {**document, "status": "InProgress"}, {"Retry-After": "1"}
+        if self.backup_async_failure is not None:
+            error = {"code": "InternalServerError", "message": self.backup_async_failure}
+            return 200, {**document, "status": "Failed", "error": error}
+        if self.backups.get(name) is None:
             self.backups[name] = datetime.now(UTC).isoformat()
+        return 200, {**document, "status": "Succeeded", "endTime": self.backups[name]}
+
+    def _backup_result(self, request: Request, match: re.Match[str]) -> Reply:
+        """The Location header's operation result: 202 while running, then 200."""
+        if denied := self._authorised(request):
+            return denied
+        name, polls_left = self.backup_operations[match["operation"]]
+        if polls_left > 0 or self.backups.get(name) is None:
             return 202, None, {"Location": f"{self.url}{request.full_path}", "Retry-After": "1"}
         return 200, None
 
