@@ -102,15 +102,18 @@ class RealPrometheus:
         argv = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.directory / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]  # fmt: skip
         self.record = processes.start(argv, self.directory / "prometheus.log")
+        # Ready is not enough: Prometheus applies its targets after a discovery reload (5 s), and
+        # a test's first look must find them scraped.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                targets = httpx.get(f"{self.url}/api/v1/targets", timeout=1).json()["data"]["activeTargets"]
+                if targets and all(target["health"] == "up" for target in targets):
                     return
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError, KeyError):
                 pass
-            time.sleep(0.1)
-        raise RuntimeError(f"Prometheus did not become ready; see {self.directory / 'prometheus.log'}")
+            time.sleep(0.2)
+        raise RuntimeError(f"Prometheus scraped nothing within 30 s; see {self.directory / 'prometheus.log'}")
 
     def stop(self) -> None:
         if self.record is not None:
