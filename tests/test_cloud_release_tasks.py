@@ -146,6 +146,27 @@ def test_a_bad_version_fails_the_gate_and_is_rolled_back(
     assert serving(world, service)[0] == "1.0.0"
 
 
+def test_a_web_release_whose_logs_never_arrive_is_held_not_promoted(
+    world: CloudWorld, tmp_path: Path
+) -> None:
+    """Azure's data arrives late; a gate that read "no data" as "nothing wrong" promoted the canary
+    unjudged. With no log arriving before the step's deadline the release is held: exit 5, the
+    canary keeps its 10% (traffic unchanged), production untouched, the release still in flight."""
+    world.azure.logs_ingestion_delay_seconds = 24 * 3600
+    person = operator(world, tmp_path)
+    result = first_step(person, world, "web", "10", "1.1.0")
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert (
+        "gate inconclusive at 10%" in result.stderr and "no request reached the canary pool" in result.stderr
+    )
+    assert canary_share(world, "web") == pytest.approx(0.1)
+    assert world.cloudflare.writes(WEB_BALANCER) == 1  # the step's own write, nothing after it
+    assert serving(world, "web") == ("1.0.0", "1.1.0")
+    status = run(person, world, "status", "--json", "--service", "web")
+    assert json.loads(status.stdout)["services"]["web"]["release"]["outcome"] is None
+    assert world.azure.log_queries  # it did ask, and found nothing complete
+
+
 def test_a_short_rate_limit_is_waited_out(world: CloudWorld, tmp_path: Path) -> None:
     world.cloudflare.fail("PATCH", PATCH_WEIGHTS, 429, headers={"Retry-After": "1"})
     world.cloudflare.fail("GET", PATCH_WEIGHTS, 500)  # and a 5xx on a read, retried
