@@ -260,8 +260,12 @@ class Rehearsal:
         record = self._latest()
         scenario.release_id = record.id
         scenario.previous_version = record.previous_version
-        scenario.stopped_at_percent = record.last_percent
-        held = any(event.action == "held" for event in self.journal.events(record.id))
+        events = self.journal.events(record.id)
+        # Where the gates stopped it: the step of its last gate verdict (a rollback resets the
+        # release's percent to 0 afterwards).
+        verdicts = [event.detail.get("percent") for event in events if event.kind == "gate"]
+        scenario.stopped_at_percent = next((p for p in reversed(verdicts) if isinstance(p, int)), None)
+        held = any(event.action == "held" for event in events)
         if record.outcome is not None:
             scenario.outcome = record.outcome.value
         else:
