@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
         "sandbox": {
             "lease_seconds": 10,
             "health": {"consecutive": 5, "interval_seconds": 0.2, "timeout_seconds": 15},
-            # A step passes on evidence (about 450 clean canary requests against a 1% limit), so at
+            # A step passes on evidence (about 390 clean canary requests against a 1% limit), so at
             # thin load it extends; with no traffic or no fresh metrics it holds after 10 s.
             "analysis": {
                 "bake_seconds": 8,

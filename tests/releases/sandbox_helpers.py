@@ -31,7 +31,7 @@ FAST = {
         "sandbox": {
             "lease_seconds": 5,
             "health": {"consecutive": 2, "interval_seconds": 0.1, "timeout_seconds": 3},
-            # A 5% limit passes on about 100 clean canary requests (1% needs about 450): these tests
+            # A 5% limit passes on about 80 clean canary requests (1% needs about 390): these tests
             # are about the engine, under load (`steady_load`); without load a step holds in 4 s.
             "analysis": {
                 "bake_seconds": 2,
