@@ -48,12 +48,12 @@ DEFAULTS: dict[str, Any] = {
             "lease_seconds": 10,
             "health": {"consecutive": 5, "interval_seconds": 0.2, "timeout_seconds": 15},
             # A step passes on evidence (about 390 clean canary requests against a 1% limit), so at
-            # thin load it extends; with no traffic or no fresh metrics it holds after 10 s.
+            # thin load it extends; with no traffic or no fresh metrics it holds after 15 s.
             "analysis": {
                 "bake_seconds": 8,
                 "interval_seconds": 1,
                 "max_bake_seconds": 600,
-                "max_idle_seconds": 10,
+                "max_idle_seconds": 15,
                 "min_requests": 50,
             },
             "verify_seconds": 5,

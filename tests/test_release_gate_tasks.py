@@ -19,7 +19,7 @@ from tests.releases.sandbox_helpers import Operator, needs_sandbox_programs, ste
 
 pytestmark = needs_sandbox_programs
 
-# The sandbox's own gate settings (tasks.py DEFAULTS: 1% and 500 ms, 8 s minimum bake, 10 s idle),
+# The sandbox's own gate settings (tasks.py DEFAULTS: 1% and 500 ms, 8 s minimum bake, 15 s idle),
 # only the health gate quicker.
 SANDBOX = {"releases": {"sandbox": {"health": {"consecutive": 2, "interval_seconds": 0.1}}}}
 

@@ -119,7 +119,7 @@ STEPS = ["deploy", "health gate", "set weights", "bake", "swap slots", "verify"]
 def test_killed_at_any_step_a_rerun_converges(operator: Operator, step: str) -> None:
     with steady_load(operator):  # gates pass on evidence: traffic brings it
         release = operator.start("release", "--auto", "--version", "2.0.0")
-        _wait_for(operator, step, timeout=60)
+        _wait_for(operator, step, timeout=180)
         release.send_signal(signal.SIGKILL)
         release.wait()
 

@@ -14,8 +14,10 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from releases.errors import Refused
 
@@ -94,15 +96,28 @@ class Postgres:
                 "-c", f"listen_addresses={LOOPBACK}", "-c", f"unix_socket_directories={self.data_dir}",
                 "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=50"]  # fmt: skip
 
+    def _superuser_connection(self, timeout: float = 30.0) -> Any:
+        """A connection once the server accepts them: it listens before it is ready, and on a busy
+        machine answers "the database system is starting up" for a while."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return psycopg.connect(host=str(self.data_dir), port=self.port, user=SUPERUSER,
+                                       dbname="postgres", autocommit=True)  # fmt: skip
+            except psycopg.OperationalError as error:
+                if "starting up" not in str(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
     def create_app_database(self) -> str:
         """The app's role (which may create scratch databases, for backup verification) and
         database; returns its `DATABASE_URL`."""
-        import psycopg  # here: `invoke status` reads the sandbox without loading a database driver
-        from psycopg import sql
+        from psycopg import sql  # here: `invoke status` reads the sandbox without a database driver
 
         password = secrets.token_urlsafe(24)
-        with psycopg.connect(host=str(self.data_dir), port=self.port, user=SUPERUSER, dbname="postgres",
-                             autocommit=True) as connection:  # fmt: skip
+        with self._superuser_connection() as connection:
             connection.execute(
                 sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
                     sql.Identifier(APP_ROLE), sql.Literal(password)

@@ -32,12 +32,13 @@ FAST = {
             "lease_seconds": 5,
             "health": {"consecutive": 2, "interval_seconds": 0.1, "timeout_seconds": 3},
             # A 5% limit passes on about 80 clean canary requests (1% needs about 390): these tests
-            # are about the engine, under load (`steady_load`); without load a step holds in 4 s.
+            # are about the engine, under load (`steady_load`). On a busy machine the load can
+            # stall for seconds, so a step holds only after 15 s without new evidence.
             "analysis": {
                 "bake_seconds": 2,
                 "interval_seconds": 0.5,
-                "max_bake_seconds": 60,
-                "max_idle_seconds": 4,
+                "max_bake_seconds": 120,
+                "max_idle_seconds": 15,
                 "min_requests": 20,
                 "max_error_rate": 0.05,
             },
