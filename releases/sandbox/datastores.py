@@ -97,8 +97,9 @@ class Postgres:
                 "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=50"]  # fmt: skip
 
     def _superuser_connection(self, timeout: float = 30.0) -> Any:
-        """A connection once the server accepts them: it listens before it is ready, and on a busy
-        machine answers "the database system is starting up" for a while."""
+        """A connection once the server accepts them: it listens on TCP before it is ready, and on
+        a busy machine its socket is missing, refuses, or answers "the database system is starting
+        up" for a while (each seen under load)."""
         import psycopg
 
         deadline = time.monotonic() + timeout
@@ -107,8 +108,10 @@ class Postgres:
                 return psycopg.connect(host=str(self.data_dir), port=self.port, user=SUPERUSER,
                                        dbname="postgres", autocommit=True)  # fmt: skip
             except psycopg.OperationalError as error:
-                if "starting up" not in str(error) or time.monotonic() >= deadline:
-                    raise
+                if time.monotonic() >= deadline:
+                    raise Refused(
+                        f"Postgres did not accept connections within {timeout:g} s: {error}"
+                    ) from None
                 time.sleep(0.2)
 
     def create_app_database(self) -> str:
