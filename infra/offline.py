@@ -196,6 +196,8 @@ def _computed(stack: str, type_token: str, name: str, inputs: dict[str, Any]) ->
             "principalId": _uuid(stack, name, "principal"),
             "clientId": _uuid(stack, name, "client"),
         },
+        # The workspace's id as the Log Analytics query API names it (a GUID).
+        "azure-native:operationalinsights:Workspace": lambda: {"customerId": _uuid(stack, name, "customer")},
         "azure-native:applicationinsights:Component": lambda: {
             "connectionString": f"InstrumentationKey={_uuid(stack, name, 'key')}"
         },

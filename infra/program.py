@@ -228,6 +228,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
             region=config.location,
             vault_url=vault.vault_uri,
             postgres_server=postgres.server_name,
+            log_analytics_workspace_id=monitoring.workspace_customer_id,
         ),
         ApiTargets(
             router=api_router,

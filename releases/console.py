@@ -229,6 +229,8 @@ def rehearsal_table(report: RehearsalReport) -> Table:
         table.add_column(column)
     for s in report.scenarios:
         outcome = s.outcome or "-"
+        if s.expected_stop is not None and s.stopped_at_percent is not None:
+            outcome = f"{outcome} at {s.stopped_at_percent}%"
         if not s.as_expected:
             outcome = f"{outcome} (EXPECTED {s.expected_outcome})"
         shares = ", ".join(

@@ -110,7 +110,7 @@ class Engine:
         settings: EnvironmentSettings,
         journal: Journal,
         progress: Progress | None = None,
-        clock: gates.Clock = time.monotonic,
+        clock: gates.Clock = time.time,  # the metric sources' time: bakes ask for spans by it
         sleep: gates.Sleep = time.sleep,
         notifier: Notifier | None = None,
         reports_dir: Path | None = None,
@@ -724,17 +724,22 @@ class Engine:
         )
         if result.verdict is Verdict.FAIL:
             self._gate_failed(record, action, result.reasons, hold)
+        elif result.verdict is not Verdict.PASS:  # not promoted until production is judged
+            self._held_inconclusive(record, action, result)
         return result
 
     def _held_inconclusive(self, record: ReleaseRecord, action: Action, result: BakeResult) -> None:
-        """The evidence never sufficed to pass: never move on. Traffic stays as it is."""
+        """The evidence stayed too thin to judge until the step's deadline: never move on (and
+        after the swap, never call the release promoted). Traffic stays as it is."""
         reasons = "; ".join(result.reasons) or "no analysis could judge the canary"
+        promoted = action.step is Step.VERIFY
+        where = "after promotion" if promoted else f"at {action.percent}%"
         self.journal.hold(record, HoldReason.GATE_INCONCLUSIVE, reasons, percent=action.percent)
-        self._announce(record, f"held at {action.percent}%: gate inconclusive", Verdict.INCONCLUSIVE, reasons)
+        self._announce(record, f"held {where}: gate inconclusive", Verdict.INCONCLUSIVE, reasons)
+        retry = f"invoke release --percent {100 if promoted else action.percent}"
         raise Held(
-            f"held at {action.percent}%: the gate could not judge the canary ({reasons}). Traffic is "
-            f"unchanged. Rerun `invoke release --percent {action.percent}` to bake again once there is "
-            "traffic, or `invoke rollback`"
+            f"gate inconclusive {where}: {reasons}. Held: traffic is unchanged ({self._weights}). "
+            f"`{retry}` to bake this step again (with more traffic), or `invoke rollback`"
         )
 
     # -- the runbook's steps ---------------------------------------------------------------------

@@ -4,7 +4,8 @@ One document per environment: per released service, the traffic router, the slot
 health paths and the metric source. The sandbox writes it when it starts; the Pulumi program
 exports the same shape as the stack output `release_targets` (`infra/topology.py`). Routers, slot
 pairs and metric sources are unions told apart by `kind`: HAProxy or Cloudflare; local slot
-processes, App Service slots or Kubernetes colours; Prometheus or Azure Monitor. Everything here
+processes, App Service slots or Kubernetes colours; Prometheus, or Azure Monitor with or without
+the Log Analytics workspace holding App Service's HTTP logs. Everything here
 is validated on load, so an adapter never sees a half-formed target.
 """
 
@@ -33,6 +34,9 @@ AzureResourceId = Annotated[
 # Where a slot answers its health checks: scheme, host, optional port and a base path.
 SlotUrl = Annotated[
     str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+]
+WorkspaceId = Annotated[
+    str, StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ]
 AzureRegion = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,40}$")]
 AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
@@ -134,13 +138,17 @@ class KubernetesSlotPair(_Contract):
 
 
 class AzureMonitorMetrics(_Contract):
-    """App Service's per-slot metrics (Requests, Http5xx, HttpResponseTime): stable traffic is
-    served by the production slot and canary traffic by the staging slot."""
+    """App Service's per-slot figures: stable traffic is served by the production slot and canary
+    traffic by the staging slot. With `log_analytics_workspace_id`, the gates judge the slots'
+    HTTP logs in that workspace (per request: errors and the p95); without it, Azure Monitor's
+    platform metrics (Requests, Http5xx), which carry no percentile."""
 
     kind: Literal["azure_monitor"] = "azure_monitor"
     region: AzureRegion  # the metrics API is regional: the app's region
     production_resource_id: AzureResourceId
     staging_resource_id: AzureResourceId
+    # The workspace's id (its `customerId`, a GUID), as the Log Analytics query API names it.
+    log_analytics_workspace_id: WorkspaceId | None = None
 
 
 class PrometheusMetrics(_Contract):
@@ -160,6 +168,11 @@ class PrometheusMetrics(_Contract):
     latency_histogram: Identifier
     latency_labels: dict[Identifier, Identifier]
     latency_pool_label: Identifier = "pool"
+    # The router's own responses, counted whichever pool served them (HAProxy's frontend): those
+    # 5xx that no pool's counter has are the router's own (503, no server up), counted against the
+    # judged pool. None where the figures come from the app alone (Kubernetes).
+    router_errors_metric: Identifier | None = None
+    router_errors_labels: dict[Identifier, Identifier] = {}
 
 
 class SandboxSecretStore(_Contract):

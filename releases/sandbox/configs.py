@@ -137,6 +137,8 @@ def topology(state: SandboxState, layout: Layout) -> Topology:
                     responses_labels={"proxy": service},
                     latency_histogram="sandbox_request_duration_seconds",
                     latency_labels={"service": service},
+                    router_errors_metric="haproxy_frontend_http_responses_total",
+                    router_errors_labels={"proxy": service, "code": "5xx"},
                 ),
                 secrets=SandboxSecretStore(path=str(layout.secrets)),
                 database=SandboxPostgres(backups_dir=str(layout.backups), bin_dir=state.postgres_bin_dir),

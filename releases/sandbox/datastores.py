@@ -121,7 +121,8 @@ class Postgres:
     def create_app_database(self) -> str:
         """The app's role (which may create scratch databases, for backup verification) and
         database; returns its `DATABASE_URL`."""
-        import psycopg  # here: `invoke status` reads the sandbox without loading a database driver
+        # Here: `invoke status` reads the sandbox without loading a database driver.
+        import psycopg
         from psycopg import sql
 
         password = secrets.token_urlsafe(24)

@@ -19,7 +19,7 @@ from tests.releases.fakes import FakeClock, FakeWorld
 
 SETTINGS = EnvironmentSettings(
     health=HealthGate(consecutive=3, interval_seconds=1, timeout_seconds=10),
-    analysis=AnalysisGate(bake_seconds=30, interval_seconds=10, window_seconds=30, min_requests=100),
+    analysis=AnalysisGate(bake_seconds=30, interval_seconds=10, min_requests=100),
     verify_seconds=20,
 )
 BAD = PoolSample(requests=1000, errors=200, p95_seconds=0.05)

@@ -16,7 +16,7 @@ from rich.console import Console
 from releases import deployment_log
 from releases.console import ConsoleProgress
 from releases.engine import Engine
-from releases.errors import BadInput, GateFailed
+from releases.errors import BadInput, Held
 from releases.journal import Journal
 from releases.notify import Notice
 from releases.redact import mask, redact_url
@@ -123,7 +123,7 @@ def test_a_prometheus_password_reaches_nothing_a_person_or_a_file_sees(
     engine = Engine("staging", "web", targets, SETTINGS, journal, progress, clock=clock, sleep=clock.sleep,
                     notifier=recorder, reports_dir=tmp_path / "reports")  # fmt: skip
 
-    with pytest.raises(GateFailed, match="metrics were unavailable") as raised:
+    with pytest.raises(Held, match="the metric source did not answer") as raised:
         engine.release(10, "2.0.0")
 
     record = journal.latest_release("staging", "web")
@@ -133,6 +133,4 @@ def test_a_prometheus_password_reaches_nothing_a_person_or_a_file_sees(
     assert "Prometheus at http://admin:[secret]@" in str(raised.value)
     for seen in (str(raised.value), screen.getvalue(), events, log, *recorder.payloads):
         assert PASSWORD not in seen
-    assert [path.read_text() for path in (tmp_path / "reports").iterdir()] and not any(
-        PASSWORD in path.read_text() for path in (tmp_path / "reports").iterdir()
-    )
+    # Held, not finished: its deployment log is the page rendered above (written when it ends).
