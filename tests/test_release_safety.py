@@ -231,6 +231,8 @@ def test_a_dead_stable_slot_does_not_wedge_the_release(operator: Operator) -> No
         assert first.returncode == 0, first.stdout + first.stderr
         production = operator.status()["production"]["slot"]
         psutil.Process(_sandbox(operator).processes[f"web-{production}"].pid).kill()
+        # Until HAProxy's checks mark it down, users sent to the dead slot get 503s; promote after.
+        time.sleep(3)
         promote = operator.run("release", "--percent", "100")
     assert promote.returncode == 0, promote.stdout + promote.stderr
     web = operator.status()

@@ -155,7 +155,11 @@ class Rehearsal:
                 load.stop()
             idle = self._no_load()
             thin = LoadGenerator(
-                url, THIN_RATE, max_requests=int(THIN_RATE * MAX_SECONDS), max_seconds=MAX_SECONDS
+                url,
+                THIN_RATE,
+                max_requests=int(THIN_RATE * MAX_SECONDS),
+                max_seconds=MAX_SECONDS,
+                headers=sandbox.origin_headers(),
             )
             thin.start()
             try:
