@@ -5,6 +5,7 @@ reused a pid) and what each slot process runs."""
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from releases.process_identity import ProcessIdentity
-from releases.state_files import private_directory, write_private
+from releases.state_files import open_private_append, private_directory, write_private
 
 SERVICES = ("web", "api")
 COLOURS = ("blue", "green")
@@ -99,13 +100,12 @@ class Layout:
     def locked(self) -> Iterator[None]:
         """One writer of the state file at a time (an exclusive lock on a file beside it, held
         across a whole read-modify-write: up, down, deploy)."""
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        with self.lock_file.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        descriptor = open_private_append(self.lock_file)  # 0600 like all the state directory
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing lets go of the lock
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
