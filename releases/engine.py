@@ -562,30 +562,27 @@ class Engine:
         run.action = None
         return bakes
 
-    def _intent(self, record: ReleaseRecord | None, action: Action) -> None:
-        """Journaled before the action; the journal's fence check makes this the last moment a
-        holder that lost the lock can be stopped before it acts."""
+    def _journal_action(
+        self, kind: EventKind, record: ReleaseRecord | None, action: Action, **detail: object
+    ) -> None:
         self.journal.record(
             self.environment,
             self.service,
-            EventKind.INTENT,
-            action.step,
-            record.id if record else None,
-            description=action.description,
-            percent=action.percent,
-        )
-
-    def _outcome(self, record: ReleaseRecord | None, action: Action, **detail: object) -> None:
-        self.journal.record(
-            self.environment,
-            self.service,
-            EventKind.OUTCOME,
+            kind,
             action.step,
             record.id if record else None,
             description=action.description,
             percent=action.percent,
             **detail,
         )
+
+    def _intent(self, record: ReleaseRecord | None, action: Action) -> None:
+        """Journaled before the action; the journal's fence check makes this the last moment a
+        holder that lost the lock can be stopped before it acts."""
+        self._journal_action(EventKind.INTENT, record, action)
+
+    def _outcome(self, record: ReleaseRecord | None, action: Action, **detail: object) -> None:
+        self._journal_action(EventKind.OUTCOME, record, action, **detail)
         self._announce(record, f"done: {action.description}", detail=str(detail.get("undone", "")))
 
     def _gate(
