@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -102,10 +103,10 @@ def _log_tail(record: ProcessRecord, lines: int = 15) -> str:
         return "(no log)"
 
 
-def wait_for_socket(
-    name: str, record: ProcessRecord, path: Path, timeout: float = START_TIMEOUT_SECONDS
+def _wait_accepting(
+    name: str, record: ProcessRecord, connect: Callable[[], socket.socket], where: str, timeout: float
 ) -> None:
-    """Return once the process accepts connections on the unix socket `path`."""
+    """Return once `connect` succeeds; fail with the process's log if it dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_running(record):
@@ -113,28 +114,34 @@ def wait_for_socket(
                 f"{name} exited while starting; its log ({record.log}) ends with:\n{_log_tail(record)}"
             )
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-                connection.settimeout(0.5)
-                connection.connect(str(path))
+            with connect():
                 return
         except OSError:
             time.sleep(0.05)
-    raise Refused(f"{name} did not open {path} within {timeout:g} s; see {record.log}")
+    raise Refused(f"{name} did not listen on {where} within {timeout:g} s; see {record.log}")
+
+
+def _unix_connection(path: Path) -> socket.socket:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.settimeout(0.5)
+        connection.connect(str(path))
+    except OSError:
+        connection.close()
+        raise
+    return connection
+
+
+def wait_for_socket(
+    name: str, record: ProcessRecord, path: Path, timeout: float = START_TIMEOUT_SECONDS
+) -> None:
+    """Return once the process accepts connections on the unix socket `path`."""
+    _wait_accepting(name, record, lambda: _unix_connection(path), str(path), timeout)
 
 
 def wait_listening(
     name: str, record: ProcessRecord, port: int, timeout: float = START_TIMEOUT_SECONDS
 ) -> None:
     """Return once the process accepts connections on `port`; fail with its log if it dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not is_running(record):
-            raise Refused(
-                f"{name} exited while starting; its log ({record.log}) ends with:\n{_log_tail(record)}"
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise Refused(f"{name} did not listen on 127.0.0.1:{port} within {timeout:g} s; see {record.log}")
+    connect = lambda: socket.create_connection(("127.0.0.1", port), timeout=0.5)  # noqa: E731
+    _wait_accepting(name, record, connect, f"127.0.0.1:{port}", timeout)
