@@ -8,10 +8,12 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import psutil
 
 from releases.model import Pool, Weights
 from releases.sandbox import processes
 from releases.sandbox.environment import Sandbox
+from releases.sandbox.state import INITIAL_PRODUCTION
 from releases.targets.haproxy import HAProxyRouter, RuntimeAPI
 from releases.targets.sandbox_slots import SandboxSlots
 from releases.topology import HAProxyRouter as HAProxyTarget
@@ -63,6 +65,31 @@ def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
     assert final is not None and set(stopped) == set(final.processes)
     assert not any(processes.is_running(record) for record in final.processes.values())
     assert not (tmp_path / "sandbox").exists()
+
+
+def test_a_swap_away_from_a_dead_slot_serves_at_once(tmp_path: Path) -> None:
+    """The slots' health moves with their addresses: right after the swap, `stable` (now the live
+    slot) is up and `canary` (now the dead one) is down, with no 503s while HAProxy's checks
+    relearn what the swap already knows."""
+    sandbox = Sandbox(tmp_path / "sandbox")
+    state = sandbox.up().state
+    try:
+        web = sandbox.topology().service("web")
+        assert isinstance(web.slots, SandboxSlotPair) and isinstance(web.router, HAProxyTarget)
+        slots = SandboxSlots(web.slots, web.health, deploy=lambda v: sandbox.deploy("web", v))
+        router = HAProxyRouter(RuntimeAPI(web.router.runtime_api), "web")
+        sandbox.deploy("web", "2.0.0")
+        psutil.Process(state.processes[f"web-{INITIAL_PRODUCTION}"].pid).kill()
+        deadline = time.monotonic() + 15
+        while router.pool_up(Pool.STABLE) or not router.pool_up(Pool.CANARY):
+            assert time.monotonic() < deadline, "HAProxy never marked the dead slot down"
+            time.sleep(0.1)
+        slots.swap()
+        assert router.pool_up(Pool.STABLE) and not router.pool_up(Pool.CANARY)
+        response = httpx.get(sandbox.public_url("web") + "/", headers=sandbox.origin_headers(), timeout=5)
+        assert response.status_code == 200 and response.headers["x-app-version"] == "2.0.0"
+    finally:
+        sandbox.down()
 
 
 def test_router_sends_each_pool_its_weight(tmp_path: Path) -> None:
