@@ -2,7 +2,8 @@
 
 Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 refused with nothing changed (lock held,
 precondition not met, sandbox not running, lock taken over), 4 a gate failed (rolled back, or held
-with --hold), 5 held (the gate could not judge), 130 / 143 interrupted by SIGINT / SIGTERM.
+with --hold), 5 held (the gate's evidence stayed too thin to judge by the step's deadline; traffic
+unchanged), 130 / 143 interrupted by SIGINT / SIGTERM.
 
 Release tasks import nothing from Pulumi or any cloud SDK: `invoke status` must stay fast.
 """
@@ -19,17 +20,37 @@ from typing import TYPE_CHECKING, Any
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import Task
+from invoke.tasks import task as invoke_task
 
 if TYPE_CHECKING:
     from releases.console import ConsoleProgress
-    from releases.engine import Engine
+    from releases.engine import Engine, Result
     from releases.journal import Journal
     from releases.notify import Notifier
     from releases.settings import ReleaseSettings
     from releases.topology import Topology
 
 PROJECT_DIR = Path(__file__).resolve().parent
+
+# Short options, the same in every task that has the option; no other option gets one, so `-h`
+# is always help (invoke's own short options came from first letters: `release -h` was --hold).
+SHORT_OPTIONS = {"env": "e", "service": "s", "version": "v", "percent": "p", "yes": "y", "reason": "r"}
+
+
+class OperatorTask(Task[Any]):
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        if name in SHORT_OPTIONS:
+            opts["names"] = [*opts["names"], SHORT_OPTIONS[name]]
+        return opts
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """invoke's @task with this file's short options."""
+    return invoke_task(*args, klass=OperatorTask, auto_shortflags=False, **kwargs)
+
+
 EXIT_BAD_INPUT = 2
 
 # The secrets the web app reads as Key Vault references (infra/program.py SECRET_APP_SETTINGS; a
@@ -50,7 +71,15 @@ DEFAULTS: dict[str, Any] = {
         "sandbox": {
             "lease_seconds": 10,
             "health": {"consecutive": 5, "interval_seconds": 0.2, "timeout_seconds": 15},
-            "analysis": {"bake_seconds": 8, "interval_seconds": 1, "window_seconds": 10, "min_requests": 50},
+            # A step passes on evidence (about 390 clean canary requests against a 1% limit), so at
+            # thin load it extends; with no traffic or no fresh metrics it holds after 15 s.
+            "analysis": {
+                "bake_seconds": 8,
+                "interval_seconds": 1,
+                "max_bake_seconds": 600,
+                "max_idle_seconds": 15,
+                "min_requests": 50,
+            },
             "verify_seconds": 5,
             "required_secrets": {
                 "web": ["DATABASE_URL", "REDIS_URL", "SESSION_SECRET"],
@@ -112,7 +141,10 @@ def _operator_errors() -> Iterator[None]:
         with signals.interruptible():
             yield
     except ReleaseError as error:
-        raise Exit(f"{type(error).__name__.lower()}: {error}", code=error.exit_code) from None
+        text = str(error)  # "gate failed at 10%: ..." already says what it is
+        raise Exit(
+            text if text.startswith(error.prefix) else f"{error.prefix}: {text}", code=error.exit_code
+        ) from None
     except (KeyboardInterrupt, Terminated) as interruption:  # outside any release step
         raise Exit(
             f"interrupted by {signals.signal_name(interruption)}", code=signals.exit_code(interruption)
@@ -235,8 +267,8 @@ def release(
     force: bool = False,
     reason: str = "",
 ) -> None:
-    """Move a release one step (--percent N) or all the way (--auto), with health and metric gates."""
-    from releases.console import ConsoleProgress, describe_result, plan_table
+    """Move a release one step (--percent N) or all the way (--auto), with its gates."""
+    from releases.console import ConsoleProgress, describe_result
     from releases.errors import BadInput
     from releases.model import Migration
 
@@ -250,24 +282,39 @@ def release(
         declared = Migration(migration) if migration else None
         progress = ConsoleProgress(console)
         engine = _engine(c, env, service, progress, topology_file=topology)
-        if not dry_run:
+        why = reason.strip() or None
+
+        def run(dry: bool) -> list[Result]:
+            if step is None:
+                return engine.auto(version or None, hold, dry, declared, why)
+            return [engine.release(step, version or None, hold, dry, declared, force, why)]
+
+        if not dry_run and engine.settings.confirm and not yes:
+            # Production: the operator sees what will happen (version, weights, every step) first.
+            _show_plans(console, engine, run(True), "plan")
             _confirm(engine, yes, f"releasing {engine.service}")
         try:
-            if step is None:
-                results = engine.auto(version or None, hold, dry_run, declared, reason.strip() or None)
-            else:
-                results = [
-                    engine.release(
-                        step, version or None, hold, dry_run, declared, force, reason.strip() or None
-                    )
-                ]
+            results = run(dry_run)
         finally:
             progress.close()
-        for result in results:
-            if result.actions:
-                title = "plan (dry run, nothing changed)" if dry_run else "done"
-                console.print(plan_table(result.actions, f"{engine.environment}/{engine.service}: {title}"))
+        _show_plans(console, engine, results, "plan (dry run, nothing changed)" if dry_run else "done")
         console.print(describe_result(results[-1]), highlight=False)
+
+
+def _show_plans(console: Any, engine: Engine, results: list[Result], title: str) -> None:
+    from releases.console import plan_table
+
+    live = engine.observe()
+    first = results[0].release
+    version = first.version if first is not None else None
+    console.print(
+        f"{engine.environment}/{engine.service}: production serves {live.production.version}, weights "
+        f"{live.weights}" + (f"; releasing {version}" if version else ""),
+        highlight=False,
+    )
+    for result in results:
+        if result.actions:
+            console.print(plan_table(result.actions, f"{engine.environment}/{engine.service}: {title}"))
 
 
 @task(
@@ -285,8 +332,10 @@ def rollback(
     c: Context, env: str = "", service: str = "", dry_run: bool = False, yes: bool = False,
     topology: str = "", past_migration: bool = False, reason: str = "",
 ) -> None:  # fmt: skip
-    """Put all traffic back on the previous version: weights to stable, and a swap back if promoted.
-    Works while a release runs in another shell: it takes the lock over, and that release stops."""
+    """Put all traffic back on the previous version, from any shell.
+
+    Weights to stable, and a swap back if the release was promoted. Works while a release runs in
+    another shell: it takes the lock over, and that release stops at its next check."""
     from releases.console import describe_result, plan_table
 
     console = _console()
@@ -312,7 +361,7 @@ def rollback(
     }
 )
 def status(c: Context, env: str = "", service: str = "", json_: bool = False, topology: str = "") -> None:
-    """Weights, what each slot serves, the release in flight and who holds the lock."""
+    """Show weights, what each slot serves, the release and who holds the lock."""
     from releases.console import status_document, status_table
     from releases.environments import topology as read_topology
 
@@ -331,19 +380,28 @@ def status(c: Context, env: str = "", service: str = "", json_: bool = False, to
 @task(
     help={
         "env": "only this environment",
-        "service": "only this service",
+        "service": "only this service (web or api)",
+        "limit": "only the last N releases (default: all)",
         "json": "print one JSON document instead of a table",
     }
 )
-def history(c: Context, env: str = "", service: str = "", json_: bool = False) -> None:
-    """Every release in the journal, oldest first, with its outcome."""
+def history(c: Context, env: str = "", service: str = "", limit: str = "", json_: bool = False) -> None:
+    """Every release in the journal, oldest first: id, duration, versions, outcome, who and why."""
     from releases.console import history_document, history_table
+    from releases.errors import BadInput
+    from releases.settings import SERVICES
 
     with _operator_errors():
         settings = _settings(c)
         if env:
             settings.environment(env)
+        if service and service not in SERVICES:
+            raise BadInput(f"unknown --service {service!r}; expected one of: {', '.join(SERVICES)}")
+        if limit and not (limit.isdigit() and int(limit) > 0):
+            raise BadInput(f"--limit must be a whole number of releases above 0 (20), got {limit!r}")
         records = _journal(settings).releases(env or None, service or None)
+        if limit:
+            records = records[-int(limit) :]
     if json_:
         print(json_module.dumps(history_document(records), indent=2))
     else:
@@ -357,8 +415,10 @@ def history(c: Context, env: str = "", service: str = "", json_: bool = False) -
     }
 )
 def plan(c: Context, env: str = "", json_: bool = False) -> None:
-    """Show what a stack declares, offline: the Pulumi program under Pulumi's mocks, no
-    credentials and no Pulumi CLI. Secret values are shown as "[secret]"."""
+    """Show what a stack declares, offline.
+
+    The Pulumi program under Pulumi's mocks: no credentials and no Pulumi CLI. Secret values are
+    shown as "[secret]"."""
     # Imported here so that `invoke --list` and the release tasks never load Pulumi.
     from infra.offline import run_offline
     from infra.program import build
@@ -381,9 +441,10 @@ def plan(c: Context, env: str = "", json_: bool = False) -> None:
 
 @task(help={"json": "print one JSON document (every difference, with what allows it) instead of a table"})
 def parity(c: Context, json_: bool = False) -> None:
-    """Compare staging with production, offline: every difference in desired state, side by side.
-    Exits 1 when a difference is neither in the sizing table nor a per-stack value (for example
-    a security setting)."""
+    """Compare staging with production, offline, difference by difference.
+
+    Exits 1 when a difference is neither in the sizing table nor a per-stack value (for example a
+    security setting)."""
     from infra.offline import run_offline
     from infra.parity import compare
     from infra.program import build
@@ -418,9 +479,10 @@ def parity(c: Context, json_: bool = False) -> None:
     }
 )
 def policy(c: Context, env: str = "", json_: bool = False, new_stack: bool = False) -> None:
-    """Judge a stack against every rule of the policy pack (policies/), offline: the Pulumi
-    program under Pulumi's mocks, no credentials and no Pulumi CLI. Exits 1 when a mandatory rule
-    is violated, or could not be verified because a value it reads is unknown."""
+    """Judge a stack against every rule of the policy pack (policies/), offline.
+
+    The Pulumi program under Pulumi's mocks: no credentials and no Pulumi CLI. Exits 1 when a
+    mandatory rule is violated, or could not be verified because a value it reads is unknown."""
     from infra.offline import run_offline
     from infra.program import build
     from infra.settings import SettingsError
@@ -457,8 +519,10 @@ def policy(c: Context, env: str = "", json_: bool = False, new_stack: bool = Fal
     }
 )
 def rehearse(c: Context, json_: str = "", rate: str = "200", keep: bool = False) -> None:
-    """The main job: a fresh sandbox under steady load, a good release, a bad release caught by
-    the gates, and a promotion rolled back by hand; prints a summary and writes a JSON report."""
+    """The main job: rehearse releases on a fresh sandbox under load, and report.
+
+    A good release, a bad release caught by the gates, a promotion rolled back by hand and a
+    release with a migration; prints a summary and writes a JSON report."""
     from releases.console import rehearsal_table
     from releases.errors import BadInput
     from releases.rehearsal.run import Rehearsal, write_report
@@ -510,7 +574,9 @@ def _sandbox_table(c: Context) -> Any:
 
 @task
 def sandbox_up(c: Context) -> None:
-    """Start HAProxy, Prometheus and two slot processes per service on 127.0.0.1 (idempotent)."""
+    """Start the sandbox on 127.0.0.1, or leave a running one as it is.
+
+    HAProxy, Prometheus, Postgres, Redis and two slot processes per service."""
     with _operator_errors():
         settings = _settings(c)
         if _sandbox(c).up().started:  # a running sandbox is left as it is, releases included
@@ -532,7 +598,7 @@ def sandbox_down(c: Context) -> None:
 
 @task(name="status")
 def sandbox_status(c: Context) -> None:
-    """The sandbox's processes and addresses. Exits 3 when it is not (completely) running."""
+    """Show the sandbox's processes and addresses (exit 3 when not completely running)."""
     from releases.errors import Refused
 
     console = _console()

@@ -31,6 +31,7 @@ sys.path.insert(0, str(PROJECT))  # run as a script from anywhere
 
 from releases.rehearsal import measures
 from releases.rehearsal.load import LoadGenerator
+from releases.sandbox.environment import Sandbox
 
 CONFIG = {
     "releases": {
@@ -90,7 +91,13 @@ def main() -> None:
             url = topology["services"]["web"]["router"]["public_url"] + "/"
             for number in range(1, options.runs + 1):
                 version = f"2.0.{number}"
-                load = LoadGenerator(url, options.rate, max_requests=int(options.rate * 300), max_seconds=300)
+                load = LoadGenerator(
+                    url,
+                    options.rate,
+                    int(options.rate * 300),
+                    300,
+                    headers=Sandbox(state / "sandbox").origin_headers(),
+                )
                 load.start()
                 release = subprocess.Popen(
                     invoke(state, config, "release", "--auto", "--version", version),

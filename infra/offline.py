@@ -22,7 +22,7 @@ from pulumi.output import Unknown
 from pulumi.runtime import mocks, rpc
 
 from infra.settings import PROJECT, Settings, load_settings
-from infra.stack_files import load_stack_config
+from infra.stack_files import OFFLINE_SECRET_PLACEHOLDER, load_stack_config
 
 SECRET = "[secret]"
 # What the engine sends for a value not known until the resource exists (also pulumi_policy's).
@@ -78,17 +78,42 @@ class Plan:
         }
 
 
-def mask_secrets(value: Any) -> Any:
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def _partly_placeholder(value: Any) -> bool:
+    """Some of the value's leaves carry a stack secret's placeholder, and some do not."""
+    carries = [isinstance(leaf, str) and OFFLINE_SECRET_PLACEHOLDER in leaf for leaf in _leaves(value)]
+    return any(carries) and not all(carries)
+
+
+def mask_secrets(value: Any, inside_secret: bool = False) -> Any:
     """Replace every Pulumi secret inside a deserialized property value by "[secret]", and every
-    unknown value by the engine's unknown marker."""
+    unknown value by the engine's unknown marker.
+
+    Pulumi's Python SDK marks a whole input secret when any value nested in it is (a `siteConfig`
+    holding the origin credential in one access restriction). When such an input is secret because
+    part of it is a stack secret (offline: a placeholder), it is shown with its structure and only
+    the strings carrying the placeholder masked, so the rules judge the rest; any other secret
+    input stays "[secret]" whole. No secret, not even a placeholder, is printed."""
     if rpc.is_rpc_secret(value):
+        inner = rpc.unwrap_rpc_secret(value)
+        if isinstance(inner, dict | list) and _partly_placeholder(inner):
+            return mask_secrets(inner, inside_secret=True)
         return SECRET
     if isinstance(value, Unknown):
         return UNKNOWN
     if isinstance(value, dict):
-        return {key: mask_secrets(item) for key, item in value.items()}
+        return {key: mask_secrets(item, inside_secret) for key, item in value.items()}
     if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
+        return [mask_secrets(item, inside_secret) for item in value]
+    if isinstance(value, str) and inside_secret and OFFLINE_SECRET_PLACEHOLDER in value:
+        return SECRET
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
@@ -171,6 +196,8 @@ def _computed(stack: str, type_token: str, name: str, inputs: dict[str, Any]) ->
             "principalId": _uuid(stack, name, "principal"),
             "clientId": _uuid(stack, name, "client"),
         },
+        # The workspace's id as the Log Analytics query API names it (a GUID).
+        "azure-native:operationalinsights:Workspace": lambda: {"customerId": _uuid(stack, name, "customer")},
         "azure-native:applicationinsights:Component": lambda: {
             "connectionString": f"InstrumentationKey={_uuid(stack, name, 'key')}"
         },

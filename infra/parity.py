@@ -35,6 +35,8 @@ ALLOWED_DIFFERENCES: dict[str, str] = {
     r"\.(criteria\.allOf\[0\]\.threshold|description)$": _SIZING,
     r"^network:VirtualNetwork/network-vnet "
     r"\.(addressSpace\.addressPrefixes\[0\]|subnets\[\d\]\.addressPrefix)$": "stack file: vnetAddressSpace",
+    r"^network:NetworkSecurityGroup/network-[\w-]+-nsg "
+    r"\.securityRules\[\d+\]\.(source|destination)AddressPrefix$": "stack file: vnetAddressSpace (subnets)",
     r"^monitor:ActionGroup/monitoring-action-group \.groupShortName$": "name (12 characters)",
     r"^monitor:ActionGroup/monitoring-action-group \.emailReceivers\[\d\]\.\w+$": "stack file: alertEmails",
     r"^web:(WebApp/web-app|WebAppSlot/web-staging-slot) \.siteConfig\.appSettings\[1\]\.value$": (
@@ -50,10 +52,11 @@ ALLOWED_DIFFERENCES: dict[str, str] = {
     r"^aws:eks/(cluster:Cluster/api-cluster-cluster \.vpcConfig\.subnetIds"
     r"|nodeGroup:NodeGroup/api-nodes-nodes \.subnetIds)\[\d\]$": "SIZING (availability_zones)",
     r"^aws:eks/nodeGroup:NodeGroup/api-nodes-nodes \.(instanceTypes\[\d\]|scalingConfig\.\w+)$": _SIZING,
-    r"^aws:cloudwatch/logGroup:LogGroup/[\w-]+ \.retentionInDays$": "SIZING (log_retention_days)",
     r"^aws:ec2/(vpc:Vpc|subnet:Subnet)/api-network-[\w-]+ \.cidrBlock$": "stack file: vpcCidr",
     # Kubernetes
     r"^kubernetes:apps/v1:Deployment/api-(blue|green) \.spec\.replicas$": "SIZING (api_min_replicas)",
+    r"^kubernetes:networking\.k8s\.io/v1:NetworkPolicy/api-allow-[\w-]+ "
+    r"\.spec\.(ingress|egress)\[0\]\.(from|to)\[0\]\.ipBlock\.cidr$": "stack file: vpcCidr",
     r"^kubernetes:autoscaling/v2:HorizontalPodAutoscaler/api-(blue|green)-hpa \.spec\.(min|max)Replicas$": (
         _SIZING
     ),
@@ -62,6 +65,9 @@ ALLOWED_DIFFERENCES: dict[str, str] = {
         "stack file: apiCertificateArn"
     ),
     # Cloudflare
+    r"^cloudflare:index/ruleset:Ruleset/origin-credential-ruleset \.rules\[0\]\.expression$": (
+        "stack files: publicHostname, apiHostname"
+    ),
     r"^cloudflare:index/\w+:\w+/web-traffic-[\w-]+ \.(name|description|header\.Host\[0\])$": (
         "stack file: publicHostname"
     ),

@@ -14,7 +14,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import authorization, resources
 
-from infra.aws.cluster import Cluster, ClusterArgs
+from infra.aws.cluster import Cluster, ClusterArgs, ClusterRole, cluster_role_arn
 from infra.aws.kms import SecretsKey
 from infra.aws.network import Network as AwsNetwork
 from infra.aws.network import NetworkArgs as AwsNetworkArgs
@@ -29,6 +29,7 @@ from infra.azure.postgres import DATABASE_NAME, Postgres, PostgresArgs
 from infra.azure.redis import REDIS_PORT, ManagedRedis, RedisArgs
 from infra.azure.web_app import WebApp, WebAppArgs
 from infra.cloudflare.load_balancer import LoadBalancerArgs, Origin, WeightedLoadBalancer
+from infra.cloudflare.origin_credential import OriginCredentialRule
 from infra.kubernetes.api_workloads import ApiWorkloads, ApiWorkloadsArgs
 from infra.kubernetes.provider import cluster_provider
 from infra.settings import Settings
@@ -103,6 +104,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
             min_tls_version=config.web_min_tls_version,
             ftps_state=config.web_ftps_state,
             remote_debugging=config.web_remote_debugging,
+            origin_credential=settings.origin_credential,
         ),
     )
     postgres = Postgres(
@@ -189,9 +191,18 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
                 stable=stable,
                 canary=canary,
                 session_affinity=config.session_affinity,
+                origin_credential=settings.origin_credential,
             ),
         )
 
+    # Cloudflare's IP ranges are every Cloudflare customer's: the origins also require a credential
+    # that only this zone's rule adds (docs/security.md).
+    OriginCredentialRule(
+        "origin-credential",
+        zone_id=config.cloudflare_zone_id,
+        hostnames=[config.public_hostname, config.api_hostname],
+        credential=settings.origin_credential,
+    )
     # An App Service slot answers to its own hostname only.
     web_router = traffic(
         "web",
@@ -217,6 +228,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:
             region=config.location,
             vault_url=vault.vault_uri,
             postgres_server=postgres.server_name,
+            log_analytics_workspace_id=monitoring.workspace_customer_id,
         ),
         ApiTargets(
             router=api_router,
@@ -261,16 +273,21 @@ def _api_on_eks(settings: Settings) -> tuple[Cluster, ApiWorkloads]:
             cidr=config.vpc_cidr,
             availability_zones=sizing.availability_zones,
             nat_gateway_per_zone=sizing.nat_gateway_per_zone,
-            flow_log_retention_days=sizing.log_retention_days,
+            flow_log_retention_days=config.aws_log_retention_days,
         ),
         on_aws,
     )
+    cluster_role = ClusterRole("api-cluster", name, on_aws)
+    account_id = config.cluster_admin_role_arn.split(":")[4]
     key = SecretsKey(
         "api-secrets-key",
         name,
         rotation=config.kms_key_rotation,
         protect=config.protect_stateful_resources,
-        opts=on_aws,
+        # Its administrators manage it; the control plane's role uses it; nobody else.
+        administrators=[config.cluster_admin_role_arn],
+        users=[cluster_role_arn(name, account_id)],
+        opts=pulumi.ResourceOptions(providers=[provider], depends_on=[cluster_role]),
     )
     cluster = Cluster(
         "api-cluster",
@@ -281,7 +298,8 @@ def _api_on_eks(settings: Settings) -> tuple[Cluster, ApiWorkloads]:
             public_access_cidrs=config.cluster_public_access_cidrs,
             admin_role_arn=config.cluster_admin_role_arn,
             secrets_key_arn=key.key_arn,
-            log_retention_days=sizing.log_retention_days,
+            role=cluster_role,
+            log_retention_days=config.aws_log_retention_days,
             protect=config.protect_stateful_resources,
         ),
         on_aws,
@@ -318,6 +336,8 @@ def _api_on_eks(settings: Settings) -> tuple[Cluster, ApiWorkloads]:
             max_replicas=sizing.api_max_replicas,
             certificate_arn=config.api_certificate_arn,
             allowed_source_cidrs=config.cloudflare_ip_ranges,
+            vpc_cidr=config.vpc_cidr,
+            origin_credential=settings.origin_credential,
         ),
         pulumi.ResourceOptions(providers=[kubernetes]),
     )

@@ -52,6 +52,11 @@ SECRET_CONFIG_KEYS: dict[str, str] = {
 }
 
 
+# The origin credential (docs/security.md): Cloudflare adds it to every request for the zone and the
+# origins require it. A GUID (App Service matches it in X-Azure-FDID), never a Key Vault secret.
+ORIGIN_CREDENTIAL_KEY = "originCredential"
+
+
 class SettingsError(Exception):
     """The stack configuration is missing a value or holds an invalid one."""
 
@@ -87,16 +92,30 @@ OnOff = Literal["Enabled", "Disabled"]
 
 def _pinned_image(value: str) -> str:
     """An image pinned to a tag or digest: `latest` (or no tag) cannot be rolled back to."""
-    if value.endswith(":latest"):
+    if value.split("@", 1)[0].endswith(":latest"):
         raise ValueError("the tag latest is not a version")
     return value
 
 
 ImageRef = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9./_-]+(:[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$"),
+    # A tag (for people), a digest (what runs), or both: repo:1.2.3@sha256:<64 hex>.
+    StringConstraints(
+        pattern=r"^[a-z0-9./_-]+(:[A-Za-z0-9_.-]{1,128}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$"
+    ),
     AfterValidator(_pinned_image),
 ]
+
+
+# The retention periods CloudWatch Logs accepts, in days (0: never expire).
+CLOUDWATCH_RETENTION_DAYS = (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                             2192, 2557, 2922, 3288, 3653)  # fmt: skip
+
+
+def _cloudwatch_retention(value: int) -> int:
+    if value not in CLOUDWATCH_RETENTION_DAYS:
+        raise ValueError("not a retention period CloudWatch Logs accepts")
+    return value
 
 
 class StackConfig(BaseModel):
@@ -215,6 +234,13 @@ class StackConfig(BaseModel):
         alias="nodeMetadataHopLimit", ge=1, le=64, description="a hop count from 1 to 64"
     )
     protect_stateful_resources: bool = Field(alias="protectStatefulResources", description="true or false")
+    # Protected: the policy pack wants at least 365 days in production (CKV_AWS_338).
+    aws_log_retention_days: Annotated[int, AfterValidator(_cloudwatch_retention)] = Field(
+        alias="awsLogRetentionDays",
+        description="days CloudWatch keeps the EKS control-plane logs and VPC flow logs: one of "
+        + ", ".join(str(days) for days in CLOUDWATCH_RETENTION_DAYS)
+        + " (0: never expire)",
+    )
 
 
 # The stack-file keys that carry the security posture, each guarded by a mandatory rule of the
@@ -233,6 +259,7 @@ PROTECTED_KEYS = (
     "nodeMetadataHopLimit",
     "protectStatefulResources",
     "clusterPublicAccessCidrs",
+    "awsLogRetentionDays",
 )
 
 
@@ -333,6 +360,8 @@ class Settings:
     sizing: Sizing
     # Pulumi secret outputs by the app setting they feed (see SECRET_CONFIG_KEYS); never plain str.
     secrets: Mapping[str, pulumi.Output[str]]
+    # The origin credential, a Pulumi secret (ORIGIN_CREDENTIAL_KEY).
+    origin_credential: pulumi.Output[str]
     alerts: AlertThresholds = AlertThresholds()
 
     @property
@@ -349,6 +378,7 @@ def config_keys() -> dict[str, bool]:
     """Every configuration key the program reads, mapped to whether it is a secret."""
     keys = {field.alias or name: False for name, field in StackConfig.model_fields.items()}
     keys.update(dict.fromkeys(SECRET_CONFIG_KEYS.values(), True))
+    keys[ORIGIN_CREDENTIAL_KEY] = True
     return keys
 
 
@@ -370,7 +400,7 @@ def _describe(error: Mapping[str, Any], key: str) -> str:
     value = error.get("input")
     if error["type"] == "missing":
         shown = "<missing>"
-    elif key in SECRET_CONFIG_KEYS.values():
+    elif key in SECRET_CONFIG_KEYS.values() or key == ORIGIN_CREDENTIAL_KEY:
         shown = "[secret]"  # an error message is printed and logged: never a secret's value
     else:
         shown = json.dumps(value)
@@ -409,10 +439,19 @@ def load_settings() -> Settings:
             missing.append(key)
         else:
             secrets[app_setting] = value
-    if missing:
+    origin_credential = config.get_secret(ORIGIN_CREDENTIAL_KEY)
+    if origin_credential is None:
+        missing.append(ORIGIN_CREDENTIAL_KEY)
+    if missing or origin_credential is None:
         raise SettingsError(
             f"missing secret configuration for stack {stack!r}: "
             + ", ".join(f"{PROJECT}:{key}" for key in missing)
             + f"; set each with `pulumi config set --secret {PROJECT}:<key> --stack {stack}`"
         )
-    return Settings(stack=stack, config=stack_config, sizing=SIZING[stack], secrets=secrets)
+    return Settings(
+        stack=stack,
+        config=stack_config,
+        sizing=SIZING[stack],
+        secrets=secrets,
+        origin_credential=origin_credential,
+    )

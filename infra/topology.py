@@ -31,6 +31,8 @@ class WebTargets:
     region: str
     vault_url: pulumi.Input[str]  # the secrets the release's pre-flight checks
     postgres_server: pulumi.Input[str]  # backed up before a release that migrates
+    # Where both slots send their HTTP logs: the gates judge web's errors and p95 from them.
+    log_analytics_workspace_id: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ def release_targets(
                     "region": web.region,
                     "production_resource_id": site,
                     "staging_resource_id": pulumi.Output.concat(site, "/slots/", STAGING_SLOT),
+                    "log_analytics_workspace_id": web.log_analytics_workspace_id,
                 },
                 "health": health,
                 "secrets": {"kind": "key_vault", "vault_url": web.vault_url},

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -15,6 +16,7 @@ from releases.engine import Action, Result, Status
 from releases.gates import Analysis, Progress
 from releases.lock import LockHolder
 from releases.model import ReleaseRecord, SlotHealth
+from releases.redact import redact_url
 
 if TYPE_CHECKING:
     from releases.rehearsal.run import RehearsalReport
@@ -36,8 +38,10 @@ def plan_table(actions: list[Action], title: str) -> Table:
 
 def describe_result(result: Result) -> str:
     if result.message:
-        return result.message
+        return redact_url(result.message)
     record = result.release
+    if not result.executed:
+        return "dry run: nothing was changed; the command without --dry-run runs the plan above"
     if record is None:
         return "nothing to do"
     return (
@@ -121,18 +125,53 @@ def status_document(statuses: list[Status]) -> dict[str, Any]:
     }
 
 
+def _duration(record: ReleaseRecord) -> float | None:
+    return None if record.finished_at is None else record.finished_at - record.started_at
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    minutes, seconds = divmod(round(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
 def history_document(records: list[ReleaseRecord]) -> list[dict[str, Any]]:
-    return [{"environment": r.environment, "service": r.service, **(_record(r) or {})} for r in records]
+    return [
+        {
+            "environment": r.environment,
+            "service": r.service,
+            **(_record(r) or {}),
+            "duration_seconds": _duration(r),
+        }
+        for r in records
+    ]
 
 
 def history_table(records: list[ReleaseRecord]) -> Table:
-    table = Table(title="releases", title_justify="left")
-    for column in ("started", "env", "service", "version", "replacing", "operator", "outcome", "last %"):
-        table.add_column(column)
+    """Readable at 80 columns: the release id (which starts with its start time and names its
+    deployment log) and the version never wrap; the state and the reason fold."""
+    table = Table(title="releases", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    table.add_column("release", no_wrap=True)
+    table.add_column("where", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("version", no_wrap=True)
+    table.add_column("previous", no_wrap=True)
+    table.add_column("outcome", overflow="fold")
+    table.add_column("by", overflow="fold")
+    table.add_column("reason", overflow="fold")
     for r in records:
-        table.add_row(_when(r.started_at), r.environment, r.service, r.version, r.previous_version or "-",
-                      r.operator, r.describe_state(),
-                      str(r.last_percent) if r.last_percent is not None else "-")  # fmt: skip
+        table.add_row(
+            r.id,
+            f"{r.environment}/{r.service}",
+            _seconds(_duration(r)),
+            r.version,
+            r.previous_version or "-",
+            r.describe_state(),
+            r.operator,
+            r.reason or "",
+        )
     return table
 
 
@@ -153,6 +192,7 @@ class ConsoleProgress(Progress):
         self._status: Any = None
 
     def _show(self, line: str) -> None:
+        line = redact_url(line)  # a gate's reason may quote a metric source's URL
         if self.console.is_terminal:
             if self._status is None:
                 self._status = self.console.status(line)
@@ -189,6 +229,8 @@ def rehearsal_table(report: RehearsalReport) -> Table:
         table.add_column(column)
     for s in report.scenarios:
         outcome = s.outcome or "-"
+        if s.expected_stop is not None and s.stopped_at_percent is not None:
+            outcome = f"{outcome} at {s.stopped_at_percent}%"
         if not s.as_expected:
             outcome = f"{outcome} (EXPECTED {s.expected_outcome})"
         shares = ", ".join(

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from releases.journal import Event, EventKind, Journal, Note
+from releases.journal import EventKind, Journal, Note
 from releases.model import ReleaseRecord
 from releases.plan import Step
+from releases.release_log import ReleaseLog
+from releases.state_files import private_directory, write_private
 
 
 def label(action: str) -> str:
@@ -39,9 +41,10 @@ def _milliseconds(value: object) -> str:
     return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "-"
 
 
-def _step_rows(record: ReleaseRecord, events: list[Event]) -> list[str]:
+def _step_rows(log: ReleaseLog) -> list[str]:
+    record = log.record
     rows = []
-    for event in events:
+    for event in log.events:
         if event.kind not in (EventKind.INTENT, EventKind.OUTCOME):
             continue
         what = str(event.detail.get("description") or label(event.action))
@@ -54,9 +57,9 @@ def _step_rows(record: ReleaseRecord, events: list[Event]) -> list[str]:
     return rows
 
 
-def _gate_rows(events: list[Event]) -> list[str]:
+def _gate_rows(log: ReleaseLog) -> list[str]:
     rows = []
-    for event in (e for e in events if e.kind is EventKind.GATE):
+    for event in log.gates():
         detail = event.detail
         percent = detail.get("percent")
         where = "staging" if percent == 0 else f"{percent}%" if percent not in (None, 100) else "production"
@@ -71,15 +74,22 @@ def _gate_rows(events: list[Event]) -> list[str]:
     return rows
 
 
-def render(record: ReleaseRecord, events: list[Event]) -> str:
+def _pinned_images(log: ReleaseLog) -> list[str]:
+    """The image references a release journaled as pinned by digest (a note event `image`)."""
+    return [str(e.detail["image"]) for e in log.notes(Note.IMAGE) if e.detail.get("image")]
+
+
+def render(log: ReleaseLog) -> str:
+    record, events = log.record, log.events
     finished = record.finished_at or (events[-1].at if events else record.started_at)
-    undelivered = [e for e in events if e.kind is EventKind.NOTE and e.action == Note.NOTIFY]
+    undelivered = log.notes(Note.NOTIFY)
     state = record.describe_state()
     lines = [
         f"# {record.environment}/{record.service} {record.version}: {state}",
         "",
         f"- Release: `{record.id}`",
         f"- Version: {record.version} (replacing {record.previous_version or 'nothing'})",
+        *(f"- Image: `{image}` (pinned by digest)" for image in _pinned_images(log)[-1:]),
         f"- Operator: {record.operator}",
         f"- Started: {_when(record.started_at)}",
         f"- Finished: {_when(finished)} ({finished - record.started_at:.1f} s)",
@@ -90,13 +100,13 @@ def render(record: ReleaseRecord, events: list[Event]) -> str:
         "",
         "| time | since start | state | step | detail |",
         "|---|---|---|---|---|",
-        *_step_rows(record, events),
+        *_step_rows(log),
         "",
         "## Gates",
         "",
         "| time | gate | verdict | requests | error rate | p95 | p (canary vs stable) | reasons |",
         "|---|---|---|---|---|---|---|---|",
-        *(_gate_rows(events) or ["| - | no gate ran | | | | | | |"]),
+        *(_gate_rows(log) or ["| - | no gate ran | | | | | | |"]),
         "",
     ]
     if undelivered:
@@ -111,8 +121,8 @@ def render(record: ReleaseRecord, events: list[Event]) -> str:
 
 def write(journal: Journal, record: ReleaseRecord, directory: Path) -> Path:
     """Write the release's log as `<directory>/<release id>-<env>-<service>-<version>.md` (the id
-    starts with the release's start time, so the files sort by it)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    starts with the release's start time, so the files sort by it). Mode 0600 in a 0700 directory:
+    it holds operational data (releases/state_files.py)."""
+    private_directory(directory)
     path = directory / f"{record.id}-{record.environment}-{record.service}-{record.version}.md"
-    path.write_text(render(record, journal.events(record.id)))
-    return path
+    return write_private(path, render(ReleaseLog.read(journal, record)))

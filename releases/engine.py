@@ -50,11 +50,12 @@ from releases.errors import (
     VerificationFailed,
 )
 from releases.gates import BakeResult, Progress, Verdict
-from releases.journal import Event, EventKind, Journal, Note
+from releases.journal import EventKind, Journal, Note
 from releases.lock import LockHolder, ReleaseLock, current_holder
-from releases.model import HoldReason, LiveState, Migration, Outcome, Pool, ReleaseRecord, Weights
+from releases.model import HoldReason, LiveState, Migration, Outcome, Pool, ReleaseRecord, SlotHealth, Weights
 from releases.notify import Notice, Notifier, Silent
 from releases.plan import Action, Step, plan_rollback, plan_step
+from releases.release_log import ReleaseLog
 from releases.settings import EnvironmentSettings
 from releases.targets.base import Targets
 
@@ -91,11 +92,6 @@ class _Run:
     rolling_back: bool = False
 
 
-def _done(events: list[Event], step: Step) -> list[Event]:
-    """The journaled outcomes of `step` among a release's events."""
-    return [event for event in events if event.kind is EventKind.OUTCOME and event.action == step]
-
-
 def validate_percent(percent: int) -> int:
     if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
         raise BadInput(
@@ -114,7 +110,7 @@ class Engine:
         settings: EnvironmentSettings,
         journal: Journal,
         progress: Progress | None = None,
-        clock: gates.Clock = time.monotonic,
+        clock: gates.Clock = time.time,  # the metric sources' time: bakes ask for spans by it
         sleep: gates.Sleep = time.sleep,
         notifier: Notifier | None = None,
         reports_dir: Path | None = None,
@@ -146,11 +142,13 @@ class Engine:
         )
 
     def status(self) -> Status:
+        """The live state, the release (not one abandoned with a torn-down sandbox) and the lock."""
+        latest = self.journal.latest_release(self.environment, self.service)
         return Status(
             environment=self.environment,
             service=self.service,
             live=self.observe(),
-            release=self.journal.latest_release(self.environment, self.service),
+            release=latest if latest is not None and latest.outcome is not Outcome.ABANDONED else None,
             lock=current_holder(self.journal, self.environment, self.service),
         )
 
@@ -165,17 +163,19 @@ class Engine:
         migration: Migration | None = None,
         force: bool = False,
         reason: str | None = None,
+        image: str | None = None,
     ) -> Result:
         """Move the release to `percent` (100 promotes). Idempotent; resumes from the live state.
-        `migration` declares, on the first step, that the release runs a migration first.
-        Promoting when the current step's gate did not pass needs `force` and a `reason`."""
+        `migration` declares, on the first step, that the release runs a migration first; `image`
+        pins the version by digest (`2.0.0@sha256:...`), deployed exactly so. Promoting when the
+        current step's gate did not pass needs `force` and a `reason`."""
         validate_percent(percent)
         if force and not (reason or "").strip():
             raise BadInput('--force needs --reason "why" (it is journaled with the release)')
         if dry_run:
-            return self._plan_only(percent, version, migration, force)
+            return self._dry_run([percent], version, migration, force)[-1]
         with self._command() as run:
-            return self._step(run, percent, version, hold, migration, force, reason)
+            return self._step(run, percent, version, hold, migration, force, reason, image=image)
 
     def auto(
         self,
@@ -184,6 +184,7 @@ class Engine:
         dry_run: bool = False,
         migration: Migration | None = None,
         reason: str | None = None,
+        image: str | None = None,
     ) -> list[Result]:
         """Walk the configured steps with their gates, from wherever the release is now. One lock
         for the whole walk, one release: if it ends under this command (rolled back from another
@@ -191,16 +192,14 @@ class Engine:
         if dry_run:
             live = self.observe()
             target, _ = self._target_version(live, version, dry_run=True)
-            return [self._plan_only(self._remaining_steps(live, target)[0], target, migration, False)]
+            return self._dry_run(self._remaining_steps(live, target), target, migration, False)
         with self._command() as run:
             live = self.observe()
             target, record = self._target_version(live, version, dry_run=True)
             results: list[Result] = []
             for step in self._remaining_steps(live, target):
                 bound = run.record.id if run.record is not None else record.id if record else None
-                results.append(
-                    self._step(run, step, target, hold, migration, False, reason, release_id=bound)
-                )
+                results.append(self._step(run, step, target, hold, migration, False, reason, bound, image))
             return results
 
     def rollback(
@@ -212,12 +211,22 @@ class Engine:
         if dry_run:
             live = self.observe()
             record = self._rollback_target()
-            return Result(plan_rollback(live, record), record, executed=False)
+            holder = current_holder(self.journal, self.environment, self.service)
+            takeover = f"; it would take the lock over from {holder.describe()}" if holder else ""
+            return Result(
+                plan_rollback(live, record),
+                record,
+                executed=False,
+                message=f"dry run: nothing was changed{takeover}",
+            )
         with self._command(takeover=True) as run:
             run.rolling_back = True
             record = self._rollback_target()
             run.record = record
-            restore = self._applied_irreversible_migration(record)
+            # Before promotion the previous version still serves most users on the migrated schema:
+            # moving the canary's share back is safe. After it, going back means a restore.
+            promoted = self.observe().production.version == record.version
+            restore = self._applied_irreversible_migration(record) if promoted else None
             if restore is not None and not past_migration:
                 raise Refused(
                     f"{record.version} ran an irreversible migration; {record.previous_version} may not "
@@ -305,20 +314,51 @@ class Engine:
 
     # -- one step of a release -------------------------------------------------------------------
 
-    def _plan_only(
-        self, percent: int, version: str | None, migration: Migration | None, force: bool
-    ) -> Result:
-        validate_percent(percent)
+    def _dry_run(
+        self, steps: list[int], version: str | None, migration: Migration | None, force: bool
+    ) -> list[Result]:
+        """The plans of `steps` as the real command would run them, each planned from the state
+        the one before leaves (gates assumed to pass), and every refusal the real command would
+        give: the lock held, a promotion no gate has judged, a missing secret, a migration that
+        cannot run. Reads only."""
         live = self.observe()
-        if done := self._already_promoted(live, percent, version):
-            return done
-        target, active = self._target_version(live, version, dry_run=True)
-        migration = self._migration(active, migration)
-        pending = self._migration_pending(active, migration)
-        actions = plan_step(live, target, percent, self.settings, pending)
-        if any(action.step is Step.PROMOTE for action in actions):
-            self._refuse_unjudged_promotion(active, live, force, None, dry_run=True)
-        return Result(actions, active, executed=False)
+        holder = current_holder(self.journal, self.environment, self.service)
+        if holder is not None and not holder.is_stale():
+            raise Refused(
+                f"a release of {self.service} in {self.environment} is in progress: lock held by "
+                f"{holder.describe()}; the real command would be refused (dry run, nothing changed)"
+            )
+        results: list[Result] = []
+        for percent in steps:
+            validate_percent(percent)
+            if done := self._already_promoted(live, percent, version):
+                return [*results, done]
+            target, active = self._target_version(live, version, dry_run=True)
+            declared = self._migration(active, migration)
+            pending = not results and self._migration_pending(active, declared)
+            actions = plan_step(live, target, percent, self.settings, pending)
+            if not results and any(action.step is Step.PROMOTE for action in actions):
+                self._refuse_unjudged_promotion(active, live, force, None, dry_run=True)
+            if any(action.step is Step.PREFLIGHT for action in actions):
+                self.targets.slots.preflight()
+                required = self.settings.required_secrets.get(self.service, ())
+                if pending:
+                    self._migration_prerequisites()
+                    required = (*required, self.settings.migrations.database_url_secret)
+                runbook.check_secrets(
+                    self.targets.secrets, tuple(dict.fromkeys(required)), self.targets.slots
+                )
+            results.append(Result(actions, active, executed=False))
+            if percent == 100:
+                break
+            live = LiveState(
+                Weights.canary_percent(percent),
+                live.production,
+                SlotHealth(live.staging.name, target, True, True),
+                True,
+            )
+            version = target
+        return results
 
     def _step(
         self,
@@ -330,6 +370,7 @@ class Engine:
         force: bool,
         reason: str | None,
         release_id: str | None = None,
+        image: str | None = None,
     ) -> Result:
         live = self.observe()
         if done := self._already_promoted(live, percent, version):
@@ -356,6 +397,10 @@ class Engine:
                 reason=reason,
             )
             run.record = record
+            if image is not None and image != target:
+                self.journal.record(
+                    self.environment, self.service, EventKind.NOTE, Note.IMAGE, record.id, image=image
+                )
         self.journal.resume(record)
         if preflight is not None:
             self._outcome(record, preflight)
@@ -436,12 +481,7 @@ class Engine:
         if record is None or current == 0:
             problem = "no canary step has run (no user traffic has judged this version)"
         else:
-            bakes = [
-                e
-                for e in self.journal.events(record.id)
-                if e.kind is EventKind.GATE and e.action == Step.BAKE
-            ]
-            last = bakes[-1] if bakes else None
+            last = ReleaseLog.read(self.journal, record).last_gate(Step.BAKE)
             if last is None or last.detail.get("percent") != current:
                 problem = f"the {current}% step's gate never passed (its bake did not finish)"
             elif last.detail.get("verdict") != Verdict.PASS:
@@ -450,7 +490,7 @@ class Engine:
             return
         first = self.settings.steps[0]
         raise Refused(
-            f"--percent 100 refused: {problem}. Run the step (`invoke release --percent "
+            f"--percent 100: {problem}. Run the step (`invoke release --percent "
             f'{current or first}`), or promote anyway with --force --reason "why". Nothing was changed'
         )
 
@@ -472,7 +512,7 @@ class Engine:
             return False
         if record is None:
             return True
-        return not _done(self.journal.events(record.id), Step.MIGRATE)
+        return not ReleaseLog.read(self.journal, record).outcomes(Step.MIGRATE)
 
     def _already_promoted(self, live: LiveState, percent: int, version: str | None) -> Result | None:
         """Promoting a release that is already promoted is a no-op, not an error."""
@@ -522,30 +562,27 @@ class Engine:
         run.action = None
         return bakes
 
-    def _intent(self, record: ReleaseRecord | None, action: Action) -> None:
-        """Journaled before the action; the journal's fence check makes this the last moment a
-        holder that lost the lock can be stopped before it acts."""
+    def _journal_action(
+        self, kind: EventKind, record: ReleaseRecord | None, action: Action, **detail: object
+    ) -> None:
         self.journal.record(
             self.environment,
             self.service,
-            EventKind.INTENT,
-            action.step,
-            record.id if record else None,
-            description=action.description,
-            percent=action.percent,
-        )
-
-    def _outcome(self, record: ReleaseRecord | None, action: Action, **detail: object) -> None:
-        self.journal.record(
-            self.environment,
-            self.service,
-            EventKind.OUTCOME,
+            kind,
             action.step,
             record.id if record else None,
             description=action.description,
             percent=action.percent,
             **detail,
         )
+
+    def _intent(self, record: ReleaseRecord | None, action: Action) -> None:
+        """Journaled before the action; the journal's fence check makes this the last moment a
+        holder that lost the lock can be stopped before it acts."""
+        self._journal_action(EventKind.INTENT, record, action)
+
+    def _outcome(self, record: ReleaseRecord | None, action: Action, **detail: object) -> None:
+        self._journal_action(EventKind.OUTCOME, record, action, **detail)
         self._announce(record, f"done: {action.description}", detail=str(detail.get("undone", "")))
 
     def _gate(
@@ -571,8 +608,11 @@ class Engine:
         self._announce(record, f"gate on {subject or action.description}", verdict, "; ".join(reasons))
 
     def _deploy(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        """The version as journaled: pinned by digest when the release named one (the slots then
+        run exactly that image, and still report the version's tag)."""
+        pinned = ReleaseLog.read(self.journal, record).notes(Note.IMAGE)
         self._intent(record, action)
-        self.targets.slots.deploy_staging(record.version)
+        self.targets.slots.deploy_staging(str(pinned[-1].detail["image"]) if pinned else record.version)
         self._outcome(record, action)
 
     def _health(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
@@ -607,7 +647,7 @@ class Engine:
         self.targets.router.write_weights(action.weights)
         self._verify_weights(action.weights)
         self._weights = action.weights
-        if record is not None and action.percent is not None:
+        if record is not None and action.percent:  # the furthest step reached; a rollback keeps it
             self.journal.set_percent(record, action.percent)
         self._outcome(record, action, weights=str(action.weights))
 
@@ -681,17 +721,22 @@ class Engine:
         )
         if result.verdict is Verdict.FAIL:
             self._gate_failed(record, action, result.reasons, hold)
+        elif result.verdict is not Verdict.PASS:  # not promoted until production is judged
+            self._held_inconclusive(record, action, result)
         return result
 
     def _held_inconclusive(self, record: ReleaseRecord, action: Action, result: BakeResult) -> None:
-        """The evidence never sufficed to pass: never move on. Traffic stays as it is."""
+        """The evidence stayed too thin to judge until the step's deadline: never move on (and
+        after the swap, never call the release promoted). Traffic stays as it is."""
         reasons = "; ".join(result.reasons) or "no analysis could judge the canary"
+        promoted = action.step is Step.VERIFY
+        where = "after promotion" if promoted else f"at {action.percent}%"
         self.journal.hold(record, HoldReason.GATE_INCONCLUSIVE, reasons, percent=action.percent)
-        self._announce(record, f"held at {action.percent}%: gate inconclusive", Verdict.INCONCLUSIVE, reasons)
+        self._announce(record, f"held {where}: gate inconclusive", Verdict.INCONCLUSIVE, reasons)
+        retry = f"invoke release --percent {100 if promoted else action.percent}"
         raise Held(
-            f"held at {action.percent}%: the gate could not judge the canary ({reasons}). Traffic is "
-            f"unchanged. Rerun `invoke release --percent {action.percent}` to bake again once there is "
-            "traffic, or `invoke rollback`"
+            f"gate inconclusive {where}: {reasons}. Held: traffic is unchanged ({self._weights}). "
+            f"`{retry}` to bake this step again (with more traffic), or `invoke rollback`"
         )
 
     # -- the runbook's steps ---------------------------------------------------------------------
@@ -751,7 +796,7 @@ class Engine:
         self._intent(record, action)
         url = self.targets.secrets.value(self.settings.migrations.database_url_secret)
         try:
-            run = runbook.run_migration(self.settings.migrations, url, record.version)
+            run = runbook.run_migration(self.settings.migrations, url, record.version, self.targets.secrets)
         except GateFailed as error:
             self._gate(record, action, Verdict.FAIL, [str(error)])
             raise
@@ -766,7 +811,7 @@ class Engine:
     def _smoke(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
         staging = action.percent != 100
         self._intent(record, action)
-        reasons = runbook.smoke_test(self.targets.slots, self.settings.smoke, staging)
+        reasons = runbook.smoke_test(self.targets.slots, self.settings.smoke, staging, self.targets.secrets)
         self._gate(record, action, Verdict.FAIL if reasons else Verdict.PASS, reasons)
         if not reasons:
             return
@@ -782,10 +827,10 @@ class Engine:
         """The restore procedure when `record` ran an irreversible migration, else None."""
         if record.migration is not Migration.IRREVERSIBLE:
             return None
-        events = self.journal.events(record.id)
-        if not _done(events, Step.MIGRATE):
+        log = ReleaseLog.read(self.journal, record)
+        if not log.outcomes(Step.MIGRATE):
             return None
-        backups = _done(events, Step.BACKUP)
+        backups = log.outcomes(Step.BACKUP)
         return str(backups[-1].detail.get("restore", "")) if backups else "(no backup was journaled)"
 
     def _promote(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
@@ -833,7 +878,7 @@ class Engine:
                 f"gate failed {where}: {reasons}. Holding as asked (--hold): traffic is unchanged; "
                 "`invoke rollback` to undo"
             )
-        restore = self._applied_irreversible_migration(record)
+        restore = self._applied_irreversible_migration(record) if promoted else None
         if restore is not None:
             self.journal.hold(record, HoldReason.GATE_FAILED, f"irreversible migration; {reasons}")
             self._announce(record, "held: irreversible migration", Verdict.FAIL, reasons)

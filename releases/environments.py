@@ -88,10 +88,15 @@ def connect(settings: ReleaseSettings, topology: Topology, service: str) -> Targ
     return Targets(
         router=_router(targets, clients),
         slots=slots,
-        metrics=_metrics(targets, slots, clients),
+        metrics=_metrics(targets, slots, clients, _latency_limit(settings, topology.environment)),
         secrets=secrets,
         database=_database(settings, topology.environment, targets, secrets, clients),
     )
+
+
+def _latency_limit(settings: ReleaseSettings, environment: str) -> float | None:
+    policy = settings.environments.get(environment)
+    return policy.analysis.max_p95_seconds if policy is not None else None
 
 
 def _secrets(targets: ServiceTargets, clients: _Clients) -> SecretStore | None:
@@ -179,7 +184,10 @@ def _slots(settings: ReleaseSettings, targets: ServiceTargets, service: str, cli
     )
 
 
-def _metrics(targets: ServiceTargets, slots: SlotPair, clients: _Clients) -> MetricSource:
+def _metrics(
+    targets: ServiceTargets, slots: SlotPair, clients: _Clients, latency_limit: float | None = None
+) -> MetricSource:
+    """`latency_limit`: the gate's p95 limit, which a source counting bounds itself counts at."""
     metrics = targets.metrics
     if isinstance(metrics, PrometheusMetrics):
         from releases.targets.prometheus import PrometheusSource, pool_name
@@ -190,9 +198,20 @@ def _metrics(targets: ServiceTargets, slots: SlotPair, clients: _Clients) -> Met
             return PrometheusSource(metrics, cast("KubernetesSlots", slots).pool_label_value)
         return PrometheusSource(metrics, pool_name)
     assert isinstance(metrics, AzureMonitorMetrics)
+    clouds = clients.clouds
+    if metrics.log_analytics_workspace_id is not None:
+        from azure.monitor.query import LogsQueryClient
+
+        from releases.targets.log_analytics import LogAnalyticsSource
+
+        logs = LogsQueryClient(
+            clients.azure_credential(), endpoint=clouds.log_analytics_endpoint, retry_total=3
+        )
+        return LogAnalyticsSource(metrics, logs, clouds.log_analytics_ingestion_delay_seconds, latency_limit)
     from azure.monitor.querymetrics import MetricsClient
 
     from releases.targets.azure_monitor import AzureMonitorSource
 
-    endpoint = clients.clouds.azure_metrics_endpoint.replace("{region}", metrics.region)
-    return AzureMonitorSource(metrics, MetricsClient(endpoint, clients.azure_credential(), retry_total=3))
+    endpoint = clouds.azure_metrics_endpoint.replace("{region}", metrics.region)
+    client = MetricsClient(endpoint, clients.azure_credential(), retry_total=3)
+    return AzureMonitorSource(metrics, client, clouds.azure_metrics_ingestion_delay_seconds)

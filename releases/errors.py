@@ -17,15 +17,26 @@ EXIT_TERMINATED = 143  # SIGTERM
 
 
 class ReleaseError(Exception):
-    """Base class: a message for the operator and the exit code that goes with it."""
+    """Base class: a message for the operator and the exit code that goes with it, and the words
+    the message starts with (`refused: ...`).
+
+    The message is shown on the console and kept in the journal, so whatever URL it quotes loses
+    its credentials here, once, for every error (releases/redact.py)."""
 
     exit_code = EXIT_FAILURE
+    prefix = "failed"
+
+    def __init__(self, *args: object) -> None:
+        from releases.redact import redact_url
+
+        super().__init__(*(redact_url(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class BadInput(ReleaseError):
     """The command line or a file given to it is wrong. Nothing was changed."""
 
     exit_code = EXIT_BAD_INPUT
+    prefix = "bad input"
 
 
 class Refused(ReleaseError):
@@ -33,16 +44,21 @@ class Refused(ReleaseError):
     Nothing was changed."""
 
     exit_code = EXIT_REFUSED
+    prefix = "refused"
 
 
 class TargetUnavailable(Refused):
     """A cloud endpoint could not be reached, rejected the credentials or is rate-limiting us,
     and the call was given up. The call that failed changed nothing."""
 
+    prefix = "unavailable"
+
 
 class Superseded(Refused):
     """This command's lock was taken over (by `invoke rollback` from another shell, or after its
     lease ran out while it was paused): it stopped before its next write."""
+
+    prefix = "stopped"
 
 
 class JournalUnavailable(ReleaseError):
@@ -50,17 +66,21 @@ class JournalUnavailable(ReleaseError):
     is journaled before it runs, so nothing was done past the last journaled step."""
 
     exit_code = EXIT_FAILURE
+    prefix = "journal unavailable"
 
 
 class Held(ReleaseError):
-    """The release is held: traffic unchanged, waiting for an operator (evidence too thin to
-    judge, or a gate failed past an irreversible migration)."""
+    """The release is held: traffic unchanged, waiting for an operator (the evidence never
+    sufficed to judge the canary)."""
 
     exit_code = EXIT_HELD
+    prefix = "held"
 
 
 class Interrupted(ReleaseError):
     """SIGINT or SIGTERM during a step: journaled, lock released, traffic where it was."""
+
+    prefix = "interrupted"
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
@@ -76,9 +96,11 @@ class GateFailed(ReleaseError):
     """A gate failed during a step; the release was rolled back (or held, with --hold)."""
 
     exit_code = EXIT_GATE_FAILED
+    prefix = "gate failed"
 
 
 class VerificationFailed(ReleaseError):
     """A write was read back and the world does not match what was written."""
 
     exit_code = EXIT_FAILURE
+    prefix = "verification failed"

@@ -61,6 +61,7 @@ class Note(enum.StrEnum):
     FORCED = "forced"
     SUPERSEDED = "superseded"  # a release closed, untouched by traffic, for a newer version
     REFUSED = "refused"
+    IMAGE = "image"  # the image a release pinned by digest
     NOTIFY = "notify"
     DEPLOYMENT_LOG = "deployment-log"
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import httpx
 
 from releases.model import Weights
+from releases.redact import mask
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class Notice:
 
     def payload(self) -> dict[str, Any]:
         """Slack's incoming-webhook body: `text` (what every compatible receiver shows, and
-        Slack's notification text) and the same facts as fields in a section block."""
+        Slack's notification text) and the same facts as fields in a section block. Credentials in
+        any URL the detail quotes (a metric source's, say) are masked (releases/redact.py)."""
+        detail = mask(self.detail)
         fields = {
             "Environment": self.environment,
             "Service": self.service,
@@ -54,9 +57,9 @@ class Notice:
                 ],
             },
         ]
-        if self.detail:
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": self.detail}]})
-        return {"text": self.headline + (f" - {self.detail}" if self.detail else ""), "blocks": blocks}
+        if detail:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": detail}]})
+        return {"text": self.headline + (f" - {detail}" if detail else ""), "blocks": blocks}
 
 
 class Notifier(Protocol):
@@ -83,8 +86,10 @@ class Webhook:
     def send(self, notice: Notice) -> str | None:
         try:
             response = self._client.post(self._url, json=notice.payload())
-        except httpx.HTTPError as error:
-            # The message of an httpx error can carry the URL: its kind is enough.
+        except Exception as error:  # noqa: BLE001 - an announcement must never break a release
+            # Not only HTTPError: a malformed URL raises httpx.InvalidURL (a ValueError), a bad
+            # payload a TypeError, and any of them escaping would stop a rollback half-way. The
+            # message of such an error can carry the URL: its kind is enough.
             return f"the webhook could not be reached ({type(error).__name__})"
         if response.is_success:
             return None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from releases.errors import GateFailed, Refused, TargetUnavailable
+from releases.redact import mask
 from releases.settings import Migrations, SmokeTests
 from releases.targets.base import SecretStore, SlotPair
 
@@ -47,11 +48,28 @@ def check_secrets(store: SecretStore | None, required: tuple[str, ...], slots: S
 @dataclass(frozen=True)
 class MigrationRun:
     seconds: float
-    output: str  # the command's last lines, the database URL masked
+    output: str  # the command's last lines, every secret masked
 
 
-def _tail(text: str, secret: str) -> str:
-    lines = text.replace(secret, "[secret]").strip().splitlines()
+def store_values(store: SecretStore | None) -> list[str]:
+    """Every value of the secret store, to mask them in a command's output. A value that cannot be
+    read (deleted meanwhile) is skipped: its absence is the pre-flight's concern, not this one's."""
+    if store is None:
+        return []
+    values = []
+    for name in sorted(store.names()):
+        try:
+            values.append(store.value(name).get_secret_value())
+        except (Refused, OSError):
+            continue
+    return values
+
+
+def _tail(text: str, secrets: list[str]) -> str:
+    """The last lines of a command's output with every secret masked (releases/redact.py): each
+    value of the secret store, whole or as the password inside it, and every password found in a
+    URL or a libpq DSN, so a command that prints its DSN in another form leaks nothing either."""
+    lines = mask(text, secrets).strip().splitlines()
     return "\n".join(lines[-OUTPUT_TAIL_LINES:])
 
 
@@ -70,10 +88,14 @@ def _run(
     )
 
 
-def run_migration(settings: Migrations, database_url: SecretStr, version: str) -> MigrationRun:
+def run_migration(
+    settings: Migrations, database_url: SecretStr, version: str, store: SecretStore | None = None
+) -> MigrationRun:
     """Run the migration command once, with `DATABASE_URL` and `RELEASE_VERSION`. A failure (exit
-    status, timeout, command not found) raises `GateFailed`: nothing has been deployed yet."""
+    status, timeout, command not found) raises `GateFailed`: nothing has been deployed yet. Its
+    output is masked (the database URL and every value of `store`) before it is shown or kept."""
     url = database_url.get_secret_value()
+    secrets = [url, *store_values(store)]
     started = time.monotonic()
     try:
         completed = _run(
@@ -88,12 +110,12 @@ def run_migration(settings: Migrations, database_url: SecretStr, version: str) -
         # On a timeout the captured output comes back as bytes, whatever `text` asked for.
         captured = [part.decode(errors="replace") if isinstance(part, bytes) else part or ""
                     for part in (error.output, error.stderr)]  # fmt: skip
-        output = _tail("".join(captured), url)
+        output = _tail("".join(captured), secrets)
         raise GateFailed(
             f"the migration did not finish within {settings.timeout_seconds:g} s and was stopped; nothing "
             f"was deployed and no traffic moved. Its output ends with:\n{output}"
         ) from None
-    output = _tail(completed.stdout + completed.stderr, url)
+    output = _tail(completed.stdout + completed.stderr, secrets)
     if completed.returncode != 0:
         raise GateFailed(
             f"the migration failed (exit {completed.returncode}); nothing was deployed and no traffic "
@@ -102,8 +124,12 @@ def run_migration(settings: Migrations, database_url: SecretStr, version: str) -
     return MigrationRun(seconds=time.monotonic() - started, output=output)
 
 
-def smoke_test(slots: SlotPair, smoke: SmokeTests, staging: bool) -> list[str]:
-    """Run the configured checks against one slot; the reasons it failed (empty: passed)."""
+def smoke_test(
+    slots: SlotPair, smoke: SmokeTests, staging: bool, store: SecretStore | None = None
+) -> list[str]:
+    """Run the configured checks against one slot; the reasons it failed (empty: passed). The
+    smoke command's output is masked like the migration's (`store`'s values, URL and DSN
+    passwords)."""
     which = "staging" if staging else "production"
     reasons = []
     for check in smoke.checks:
@@ -117,11 +143,13 @@ def smoke_test(slots: SlotPair, smoke: SmokeTests, staging: bool) -> list[str]:
         elif check.contains is not None and check.contains not in body:
             reasons.append(f"GET {check.path} on {which}: the body does not contain {check.contains!r}")
     if smoke.command:
-        reasons.extend(_smoke_command(slots, smoke, staging, which))
+        reasons.extend(_smoke_command(slots, smoke, staging, which, store))
     return reasons
 
 
-def _smoke_command(slots: SlotPair, smoke: SmokeTests, staging: bool, which: str) -> list[str]:
+def _smoke_command(
+    slots: SlotPair, smoke: SmokeTests, staging: bool, which: str, store: SecretStore | None
+) -> list[str]:
     url = slots.url(staging)
     if url is None:
         return [f"the smoke command needs the {which} slot's URL, which this slot pair does not have; "
@@ -133,6 +161,7 @@ def _smoke_command(slots: SlotPair, smoke: SmokeTests, staging: bool, which: str
     except subprocess.TimeoutExpired:
         return [f"the smoke command did not finish within {smoke.timeout_seconds:g} s on {which}"]
     if completed.returncode != 0:
-        last = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["(no output)"]
+        output = _tail(completed.stdout + completed.stderr, store_values(store))
+        last = output.splitlines()[-1:] or ["(no output)"]
         return [f"the smoke command failed on {which} (exit {completed.returncode}): {last[0]}"]
     return []

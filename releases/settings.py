@@ -13,11 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from releases.errors import BadInput
+from releases.state_files import secure_state_directory
 
 ENVIRONMENTS = ("sandbox", "staging", "production")
+# The services the platform releases (the topology contract names them per environment).
+SERVICES = ("web", "api")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -38,18 +42,51 @@ class HealthGate(_Settings):
 
 
 class AnalysisGate(_Settings):
-    """During each step: bake, analysing the canary pool (and comparing it with stable) on an
-    interval over a sliding window."""
+    """During each step: a bake that judges the evidence gathered since the step's weight change
+    (docs/gates.md). Every verdict comes from sequential tests that stay valid however often the
+    bake looks, so a step may stop early on a clear failure but passes only on evidence.
 
+    Per pool and criterion, two one-sided mixture sequential probability ratio tests (test
+    martingales, Ville's inequality) on counts: the error rate against `max_error_rate`, and the
+    share of requests slower than `max_p95_seconds` against 5% (the p95 is under the limit exactly
+    when fewer than 5% of requests are slower). FAIL when "within the limit" is rejected at
+    `fail_alpha`, PASS when "at or over the limit" is rejected at `pass_beta`, after at least
+    `bake_seconds` of data and `min_requests` requests. Canary against stable: errors by exact
+    (Clopper-Pearson) bounds on each rate, latency by a Mann-Whitney test on the histograms, both
+    at `comparison_alpha` spent over the comparison looks; they can only fail a step.
+    """
+
+    # The least data a PASS needs, counted from when the step's data starts arriving (a source's
+    # ingestion delay adds to it): the runbooks' five minutes of watching.
     bake_seconds: Seconds = 300.0
+    # The deadline per step: data still too thin to decide by then holds the release (traffic
+    # unchanged), counted from the weight change plus the source's ingestion delay.
+    max_bake_seconds: Seconds = 3600.0
+    # No judged request, or no fresh data, for this long (plus the ingestion delay) holds early:
+    # waiting longer for evidence that is not arriving gains nothing.
+    max_idle_seconds: Seconds = 600.0
     interval_seconds: Seconds = 10.0
-    window_seconds: Seconds = 60.0
     max_error_rate: float = Field(default=0.01, gt=0, lt=1)
     max_p95_seconds: Seconds = 0.5
-    # Below this many requests in the window a pool's figures are too thin to judge.
+    # P(FAIL) for a pool truly within a limit, per test: low, since a FAIL rolls back.
+    fail_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    # P(PASS) for a pool truly at a limit, per test: 1 - pass_beta is the stated confidence.
+    pass_beta: float = Field(default=0.05, gt=0, lt=0.5)
+    # A PASS also needs this many requests on the judged pool, whatever the tests say.
     min_requests: int = Field(default=100, ge=1)
-    # Canary-versus-stable: one-sided Fisher exact test on error counts.
+    # Canary against stable, spent over the comparison looks (alpha_k = alpha * 6 / (pi^2 k^2)).
     comparison_alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    # The canary fails when its error rate is shown above stable's by more than this (default:
+    # half of max_error_rate), ...
+    comparison_error_margin: float | None = Field(default=None, ge=0, lt=1)
+    # ... or when a canary request is shown slower than a stable one with probability above this
+    # (Vargha and Delaney's A; 0.64 is their "medium" effect).
+    comparison_latency_effect: float = Field(default=0.64, gt=0.5, lt=1)
+
+    @property
+    def error_margin(self) -> float:
+        margin = self.comparison_error_margin
+        return self.max_error_rate / 2 if margin is None else margin
 
 
 # Secret names as App Service app settings and Key Vault both accept them (Key Vault allows no
@@ -128,6 +165,13 @@ class CloudSettings(_Settings):
     azure_metrics_endpoint: str = Field(
         default="https://{region}.metrics.monitor.azure.com", pattern=r"^https://"
     )
+    # Platform metrics are complete this long after the minute they count (until then the newest
+    # minutes read 0): a gate on them judges only older minutes, so its bake lasts this much longer.
+    azure_metrics_ingestion_delay_seconds: Seconds = 180.0
+    # Log Analytics' query API, and how late App Service's HTTP logs arrive in the workspace
+    # (Microsoft documents 20 s to 3 min; 5 min leaves room under load).
+    log_analytics_endpoint: str = Field(default="https://api.loganalytics.io", pattern=r"^https://")
+    log_analytics_ingestion_delay_seconds: Seconds = 300.0
     # Only for private clouds whose authority Microsoft's instance discovery does not know.
     azure_disable_instance_discovery: bool = False
     # None: the Kubernetes client's own choice ($KUBECONFIG, then ~/.kube/config).
@@ -219,12 +263,11 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
     clouds = _validated(CloudSettings, config.get("clouds"), "releases.clouds")
     notifications = _validated(NotificationSettings, config.get("notifications"), "releases.notifications")
     webhook_url = os.environ.get(notifications.webhook_url_env) or None
-    if webhook_url is not None and not webhook_url.startswith(("https://", "http://")):
-        # The value holds a token: name the variable and the expected form, never the value.
-        raise BadInput(f"{notifications.webhook_url_env} must be an http(s) URL (a Slack-compatible webhook)")
+    if webhook_url is not None:
+        _check_webhook_url(webhook_url, notifications.webhook_url_env)
     state_url = os.environ.get(STATE_URL_VARIABLE) or config.get("state_url") or ""
     url_secret = config.get("state_url_secret")
-    return ReleaseSettings(
+    settings = ReleaseSettings(
         project_dir=project_dir,
         state_dir=state_dir,
         state_url=SecretStr(str(state_url)),
@@ -236,6 +279,35 @@ def load_release_settings(config: Mapping[str, Any], project_dir: Path) -> Relea
         notifications=notifications,
         webhook_url=SecretStr(webhook_url) if webhook_url else None,
     )
+    # Before the journal is first opened, so it is born 0600 in a 0700 directory.
+    secure_state_directory(settings.state_dir, settings.journal_path)
+    return settings
+
+
+def _check_webhook_url(url: str, variable: str) -> None:
+    """Refuse, as bad input, a webhook URL that could not be posted to: not http(s), no host, a
+    port that is not a number or out of range, white space. Checked when settings load, so a
+    release never starts with a notifier that fails at its first announcement. The value holds a
+    token: messages name the variable and what is wrong, never the value."""
+    form = "an http(s) URL (a Slack-compatible webhook)"
+    if not url.startswith(("https://", "http://")):
+        raise BadInput(f"{variable} must be {form}")
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+        httpx.Request("POST", parsed)  # what sending builds: anything it refuses is refused here
+    except (httpx.InvalidURL, ValueError, TypeError) as error:
+        # The error's own message quotes the offending part of the URL: its kind is enough.
+        raise BadInput(
+            f"{variable} is not a valid URL ({type(error).__name__}: check its host and port); "
+            f"expected {form}"
+        ) from None
+    if not parsed.host:
+        raise BadInput(f"{variable} has no host; expected {form}")
+    if port is not None and not 0 < port < 65536:
+        raise BadInput(f"{variable} has a port out of range (1-65535); expected {form}")
+    if any(character.isspace() for character in url):
+        raise BadInput(f"{variable} contains white space; expected {form}")
 
 
 def _validated(model: type[ModelT], section: Any, where: str) -> ModelT:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
+from typing import Any
 
 from releases.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
@@ -28,14 +29,15 @@ def _main_thread() -> bool:
 
 
 @contextmanager
-def interruptible() -> Iterator[None]:
-    """SIGTERM raises `Terminated` and SIGINT `KeyboardInterrupt` in the main thread."""
+def _handling(handlers: dict[int, Any]) -> Iterator[None]:
+    """`handlers` for the block, the previous ones restored after (main thread only: Python
+    delivers signals there, and only there may handlers be set)."""
     if not _main_thread():
         yield
         return
     previous = {number: signal.getsignal(number) for number in HANDLED}
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
     try:
         yield
     finally:
@@ -43,21 +45,15 @@ def interruptible() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-@contextmanager
-def deferred() -> Iterator[None]:
+def interruptible() -> AbstractContextManager[None]:
+    """SIGTERM raises `Terminated` and SIGINT `KeyboardInterrupt` in the main thread."""
+    return _handling({signal.SIGTERM: _raise_terminated, signal.SIGINT: signal.default_int_handler})
+
+
+def deferred() -> AbstractContextManager[None]:
     """Ignore SIGINT and SIGTERM while an interruption is journaled and the lock released: a
     second Ctrl-C must not cut that short and leave the lock to its lease."""
-    if not _main_thread():
-        yield
-        return
-    previous = {number: signal.getsignal(number) for number in HANDLED}
-    for number in HANDLED:
-        signal.signal(number, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    return _handling(dict.fromkeys(HANDLED, signal.SIG_IGN))
 
 
 @contextmanager
@@ -65,18 +61,9 @@ def postponed() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back until the block ends, then act on them: for writes that must
     happen back to back (the promotion's swap and weights reset), where stopping in between would
     leave canary traffic on the previous version."""
-    if not _main_thread():
-        yield
-        return
     received: list[int] = []
-    previous = {number: signal.getsignal(number) for number in HANDLED}
-    for number in HANDLED:
-        signal.signal(number, lambda signum, frame: received.append(signum))
-    try:
+    with _handling(dict.fromkeys(HANDLED, lambda signum, frame: received.append(signum))):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
     if received:
         if received[0] == signal.SIGTERM:
             raise Terminated(signal.SIGTERM)

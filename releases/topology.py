@@ -4,7 +4,8 @@ One document per environment: per released service, the traffic router, the slot
 health paths and the metric source. The sandbox writes it when it starts; the Pulumi program
 exports the same shape as the stack output `release_targets` (`infra/topology.py`). Routers, slot
 pairs and metric sources are unions told apart by `kind`: HAProxy or Cloudflare; local slot
-processes, App Service slots or Kubernetes colours; Prometheus or Azure Monitor. Everything here
+processes, App Service slots or Kubernetes colours; Prometheus, or Azure Monitor with or without
+the Log Analytics workspace holding App Service's HTTP logs. Everything here
 is validated on load, so an adapter never sees a half-formed target.
 """
 
@@ -13,14 +14,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from releases.errors import BadInput
 
 # Names used inside PromQL selectors and HAProxy commands: no quotes, spaces or separators.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 HostPort = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")]
+# HAProxy's runtime API: an absolute path to its unix socket (a sockaddr_un holds 107 bytes).
+UnixSocket = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/+-]{1,106}$")]
 ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 CloudflareId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Hostname = Annotated[str, StringConstraints(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
@@ -31,8 +35,23 @@ AzureResourceId = Annotated[
 SlotUrl = Annotated[
     str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 ]
+WorkspaceId = Annotated[
+    str, StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
 AzureRegion = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,40}$")]
 AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
+
+
+def _http_url(value: str) -> str:
+    """An http(s) URL with a host. The message never quotes the value: it may hold a password."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises only when read
+    except ValueError:
+        raise ValueError("expected an http(s) URL such as https://prometheus.example.com") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("expected an http(s) URL such as https://prometheus.example.com")
+    return value
 
 
 class _Contract(BaseModel):
@@ -49,7 +68,7 @@ class HAProxyRouter(_Contract):
     """HAProxy as the weighted router: one backend, one server per pool, weights set at runtime."""
 
     kind: Literal["haproxy"] = "haproxy"
-    runtime_api: HostPort
+    runtime_api: UnixSocket
     backend: Identifier
     public_url: str = Field(description="where users reach the service through the router")
 
@@ -81,7 +100,7 @@ class SandboxSlotPair(_Contract):
     points at, so a swap exchanges the two servers' addresses and restarts nothing."""
 
     kind: Literal["sandbox"] = "sandbox"
-    runtime_api: HostPort
+    runtime_api: UnixSocket
     backend: Identifier
     slots: dict[Identifier, SandboxSlot] = Field(min_length=2, max_length=2)
 
@@ -119,13 +138,17 @@ class KubernetesSlotPair(_Contract):
 
 
 class AzureMonitorMetrics(_Contract):
-    """App Service's per-slot metrics (Requests, Http5xx, HttpResponseTime): stable traffic is
-    served by the production slot and canary traffic by the staging slot."""
+    """App Service's per-slot figures: stable traffic is served by the production slot and canary
+    traffic by the staging slot. With `log_analytics_workspace_id`, the gates judge the slots'
+    HTTP logs in that workspace (per request: errors and the p95); without it, Azure Monitor's
+    platform metrics (Requests, Http5xx), which carry no percentile."""
 
     kind: Literal["azure_monitor"] = "azure_monitor"
     region: AzureRegion  # the metrics API is regional: the app's region
     production_resource_id: AzureResourceId
     staging_resource_id: AzureResourceId
+    # The workspace's id (its `customerId`, a GUID), as the Log Analytics query API names it.
+    log_analytics_workspace_id: WorkspaceId | None = None
 
 
 class PrometheusMetrics(_Contract):
@@ -134,7 +157,8 @@ class PrometheusMetrics(_Contract):
     the slot pair's Services map to pools."""
 
     kind: Literal["prometheus"] = "prometheus"
-    url: str
+    # May carry credentials (`https://user:password@host`): shown only through redact_url.
+    url: Annotated[str, AfterValidator(_http_url)]
     responses_metric: Identifier = "haproxy_server_http_responses_total"
     responses_labels: dict[Identifier, Identifier]
     responses_pool_label: Identifier = "server"
@@ -144,6 +168,11 @@ class PrometheusMetrics(_Contract):
     latency_histogram: Identifier
     latency_labels: dict[Identifier, Identifier]
     latency_pool_label: Identifier = "pool"
+    # The router's own responses, counted whichever pool served them (HAProxy's frontend): those
+    # 5xx that no pool's counter has are the router's own (503, no server up), counted against the
+    # judged pool. None where the figures come from the app alone (Kubernetes).
+    router_errors_metric: Identifier | None = None
+    router_errors_labels: dict[Identifier, Identifier] = {}
 
 
 class SandboxSecretStore(_Contract):

@@ -21,7 +21,14 @@ BALANCERS = {"web": WEB_BALANCER, "api": API_BALANCER}
 STAGING = {
     "lease_seconds": 10,
     "health": {"consecutive": 2, "interval_seconds": 0.1, "timeout_seconds": 10},
-    "analysis": {"bake_seconds": 1, "interval_seconds": 0.3, "window_seconds": 60, "min_requests": 10},
+    # Evidence at the fakes' rates passes a step in a few seconds; none holds it after 6.
+    "analysis": {
+        "bake_seconds": 1,
+        "interval_seconds": 0.3,
+        "max_bake_seconds": 30,
+        "max_idle_seconds": 6,
+        "min_requests": 10,
+    },
     "verify_seconds": 1,
 }
 PATCH_WEIGHTS = r"/client/v4/zones/\w+/load_balancers/\w+"
@@ -131,10 +138,33 @@ def test_a_bad_version_fails_the_gate_and_is_rolled_back(
     person = operator(world, tmp_path)
     result = run(person, world, "release", "--service", service, "--percent", "10", "--version", "6.6.6")
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "error rate 10.00% is over 1.00%" in result.stderr
+    # 10% errors and 900 ms: whichever sequential test decides first at the first look names it.
+    assert "gate failed at 10%: " in result.stderr
+    assert "error rate 10.00% is over 1.00%" in result.stderr or "slower than 500 ms" in result.stderr
     assert canary_share(world, service) == 0.0
     assert world.cloudflare.writes(BALANCERS[service]) == 2  # 10%, then back to stable
     assert serving(world, service)[0] == "1.0.0"
+
+
+def test_a_web_release_whose_logs_never_arrive_is_held_not_promoted(
+    world: CloudWorld, tmp_path: Path
+) -> None:
+    """Azure's data arrives late; a gate that read "no data" as "nothing wrong" promoted the canary
+    unjudged. With no log arriving before the step's deadline the release is held: exit 5, the
+    canary keeps its 10% (traffic unchanged), production untouched, the release still in flight."""
+    world.azure.logs_ingestion_delay_seconds = 24 * 3600
+    person = operator(world, tmp_path)
+    result = first_step(person, world, "web", "10", "1.1.0")
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert (
+        "gate inconclusive at 10%" in result.stderr and "no request reached the canary pool" in result.stderr
+    )
+    assert canary_share(world, "web") == pytest.approx(0.1)
+    assert world.cloudflare.writes(WEB_BALANCER) == 1  # the step's own write, nothing after it
+    assert serving(world, "web") == ("1.0.0", "1.1.0")
+    status = run(person, world, "status", "--json", "--service", "web")
+    assert json.loads(status.stdout)["services"]["web"]["release"]["outcome"] is None
+    assert world.azure.log_queries  # it did ask, and found nothing complete
 
 
 def test_a_short_rate_limit_is_waited_out(world: CloudWorld, tmp_path: Path) -> None:

@@ -86,6 +86,22 @@ def test_a_failed_backup_stops_the_release_before_the_migration(world: CloudWorl
     assert_nothing_changed(world)
 
 
+def test_a_backup_that_fails_after_it_was_accepted_stops_the_release(
+    world: CloudWorld, tmp_path: Path
+) -> None:
+    """ARM accepts the backup (202, Azure-AsyncOperation and Location), then its status monitor
+    reports Failed: the release stops before the migration, as for a refused backup."""
+    world.azure.backup_async_failure = "The backup could not be completed: storage quota exceeded"
+    mark = tmp_path / "migrated"
+    person = migrating(world, tmp_path, mark)
+    result = run(person, world, *RELEASE_WITH_MIGRATION)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "the on-demand backup before-" in result.stderr and "storage quota exceeded" in result.stderr
+    assert world.azure.count("GET", r"/azureAsyncOperation/[\w-]+") >= 2  # polled past InProgress
+    assert not mark.exists()
+    assert_nothing_changed(world)
+
+
 def test_smoke_tests_reach_kubernetes_slots_through_the_service_proxy(
     world: CloudWorld, tmp_path: Path
 ) -> None:

@@ -26,6 +26,7 @@ from tests.releases.sandbox_helpers import (
     fast,
     journal_rows,
     needs_sandbox_programs,
+    origin_headers,
     public_url,
     steady_load,
     wait_for_intent,
@@ -68,7 +69,9 @@ def test_a_holder_paused_past_its_lease_writes_nothing_after_a_rollback(operator
     """The first case of the interruption-safety issue: SIGSTOP beyond the lease, a rollback from
     another shell, SIGCONT. Under load, so that what users saw is checked too."""
     slow = Operator(operator.state_dir, SLOW_BAKE)
-    load = LoadGenerator(public_url(operator), rate=100, max_requests=6000, max_seconds=60)
+    load = LoadGenerator(
+        public_url(operator), rate=100, max_requests=6000, max_seconds=60, headers=origin_headers(operator)
+    )
     load.start()
     release = slow.start("release", "--auto", "--version", "2.0.0")
     try:
@@ -228,6 +231,8 @@ def test_a_dead_stable_slot_does_not_wedge_the_release(operator: Operator) -> No
         assert first.returncode == 0, first.stdout + first.stderr
         production = operator.status()["production"]["slot"]
         psutil.Process(_sandbox(operator).processes[f"web-{production}"].pid).kill()
+        # Until HAProxy's checks mark it down, users sent to the dead slot get 503s; promote after.
+        time.sleep(3)
         promote = operator.run("release", "--percent", "100")
     assert promote.returncode == 0, promote.stdout + promote.stderr
     web = operator.status()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from tests.releases.sandbox_helpers import (
     Operator,
     journal_rows,
     needs_sandbox_programs,
+    origin_headers,
+    public_url,
     steady_load,
     wait_for_intent,
 )
@@ -105,10 +108,9 @@ def test_a_failed_gate_rolls_back_with_exit_code_4(operator: Operator) -> None:
         "bake_seconds": 10, "interval_seconds": 1, "min_requests": 20}}}})  # fmt: skip
     deploy = operator.run("sandbox.deploy", "--version", "4.0.0", "--error-rate", "0.5")
     assert deploy.returncode == 0, deploy.stderr
-    url = json.loads((operator.state_dir / "sandbox" / "topology.json").read_text())["services"]["web"][
-        "router"
-    ]
-    load = LoadGenerator(url["public_url"] + "/", rate=100, max_requests=3000, max_seconds=30)
+    load = LoadGenerator(
+        public_url(operator), rate=100, max_requests=3000, max_seconds=30, headers=origin_headers(operator)
+    )
     load.start()
     try:
         result = operator.run("release", "--percent", "50", "--version", "4.0.0")
@@ -129,7 +131,7 @@ STEPS = [Step.DEPLOY, Step.HEALTH, Step.WEIGHTS, Step.BAKE, Step.PROMOTE, Step.V
 def test_killed_at_any_step_a_rerun_converges(operator: Operator, step: Step) -> None:
     with steady_load(operator):
         release = operator.start("release", "--auto", "--version", "2.0.0")
-        wait_for_intent(operator, step, timeout=60)
+        wait_for_intent(operator, step, timeout=180)
         release.send_signal(signal.SIGKILL)
         release.wait()
         rerun = operator.run("release", "--auto")
@@ -144,7 +146,7 @@ def test_killed_at_any_step_a_rerun_converges(operator: Operator, step: Step) ->
 
 @needs_sandbox_programs
 def test_rehearsal_report(tmp_path: Path) -> None:
-    """The main job end to end (default sandbox settings, about a minute)."""
+    """The main job end to end (default sandbox settings, about three minutes)."""
     person = Operator(tmp_path / "state", config={})
     report_path = tmp_path / "report.json"
     result = person.run("rehearse", "--json", str(report_path), timeout=600)
@@ -159,7 +161,13 @@ def test_rehearsal_report(tmp_path: Path) -> None:
         "bad release": "rolled_back",
         "promotion then manual rollback": "rolled_back",
         "release with a migration": "promoted",
+        "release with no load": "held",
+        "bad release under thin load": "rolled_back",
     }
+    idle, thin = report["scenarios"][4], report["scenarios"][5]
+    assert idle["exit_codes"] == [5, 0] and idle["stopped_at_percent"] == 10  # held, then rolled back
+    assert thin["exit_codes"] == [0, 4] and thin["stopped_at_percent"] == 10
+    assert thin["detection_seconds"] is not None
     migration = report["scenarios"][3]
     assert migration["backup"]["verified"].startswith("restored into a scratch database")
     assert migration["backup"]["verified"].endswith("every count matches")
@@ -176,6 +184,12 @@ def test_rehearsal_report(tmp_path: Path) -> None:
     releases = json.loads(history.stdout)
     assert [(r["version"], r["outcome"]) for r in releases] == [
         ("2.0.0", "promoted"), ("2.1.0", "rolled_back"), ("2.2.0", "rolled_back"), ("2.3.0", "promoted"),
+        ("2.4.0", "rolled_back"), ("2.5.0", "rolled_back"),
     ]  # fmt: skip
-    assert [r["migration"] for r in releases] == [None, None, None, "reversible"]
+    assert [r["migration"] for r in releases] == [None, None, None, "reversible", None, None]
     assert not (tmp_path / "state" / "sandbox").exists()  # the rehearsal took its sandbox down
+    # State at rest: the journal, the rehearsal's logs and samples, the report: 0600 in 0700
+    # directories (the test's own invoke configuration aside).
+    for path in [person.state_dir, *person.state_dir.rglob("*"), report_path]:
+        if path != person.config_file:
+            assert stat.filemode(path.stat().st_mode) in ("drwx------", "-rw-------"), path

@@ -18,6 +18,38 @@ CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager",
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
+def cluster_role_name(cluster_name: str) -> str:
+    """The control plane's role is named, so the secrets key's policy can name it before it exists
+    in a preview (its ARN is then known: account and name)."""
+    return f"{cluster_name}-eks-cluster"
+
+
+def cluster_role_arn(cluster_name: str, account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/{cluster_role_name(cluster_name)}"
+
+
+class ClusterRole(pulumi.ComponentResource):
+    """The role the EKS control plane assumes. Created before the secrets key, whose policy grants
+    it (and only it, besides the key's administrators) the use of the key."""
+
+    def __init__(self, name: str, cluster_name: str, opts: pulumi.ResourceOptions) -> None:
+        super().__init__("platform:aws:ClusterRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            name=cluster_role_name(cluster_name),
+            assume_role_policy=service_trust_policy("eks.amazonaws.com"),
+            opts=child,
+        )
+        self.policy = aws.iam.RolePolicyAttachment(
+            f"{name}-role-policy",
+            role=self.role.name,
+            policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+            opts=child,
+        )
+        self.register_outputs({"roleArn": self.role.arn})
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     name: str  # the EKS cluster's name, `<namePrefix>-<stack>`
@@ -26,6 +58,7 @@ class ClusterArgs:
     public_access_cidrs: Sequence[str]
     admin_role_arn: str
     secrets_key_arn: pulumi.Input[str]
+    role: ClusterRole
     log_retention_days: int
     protect: bool  # Pulumi `protect`: deleting the cluster must be a deliberate act
 
@@ -34,15 +67,7 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions) -> None:
         super().__init__("platform:aws:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role", assume_role_policy=service_trust_policy("eks.amazonaws.com"), opts=child
-        )
-        policy = aws.iam.RolePolicyAttachment(
-            f"{name}-role-policy",
-            role=role.name,
-            policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
-            opts=child,
-        )
+        role, policy = args.role.role, args.role.policy
         # Created here, not by EKS, so that the control-plane logs have a retention period.
         logs = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs",

@@ -6,6 +6,7 @@ permissions go to its service account (IAM roles for service accounts), not to e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,9 @@ class NodeGroup(pulumi.ComponentResource):
             cluster_name=args.cluster_name,
             addon_name="vpc-cni",
             service_account_role_arn=cni_role.arn,
+            # The CNI's network policy agent: without it, NetworkPolicies (the API namespace's
+            # default deny) are accepted by the API server and enforced by nobody.
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
             resolve_conflicts_on_update="OVERWRITE",
             opts=child,
         )

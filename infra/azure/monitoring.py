@@ -64,7 +64,16 @@ class Monitoring(pulumi.ComponentResource):
         )
 
         self.workspace_id = workspace.id
+        # What the Log Analytics query API calls the workspace: the release gates query the slots'
+        # HTTP logs in it (release_targets).
+        self.workspace_customer_id = workspace.customer_id
         self.action_group_id = action_group.id
         # Holds the instrumentation key; it only ever travels as a secret (into Key Vault).
         self.insights_connection_string = pulumi.Output.secret(insights.connection_string)
-        self.register_outputs({"workspace_id": self.workspace_id, "action_group_id": self.action_group_id})
+        self.register_outputs(
+            {
+                "workspace_id": self.workspace_id,
+                "workspace_customer_id": self.workspace_customer_id,
+                "action_group_id": self.action_group_id,
+            }
+        )

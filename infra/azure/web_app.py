@@ -22,6 +22,7 @@ from pulumi_azure_native import managedidentity, web
 from infra.azure.diagnostics import send_to_workspace
 from infra.azure.key_vault import key_vault_reference
 from infra.azure.placement import Placement
+from infra.cloudflare.origin_credential import ORIGIN_HEADER
 
 STAGING_SLOT = "staging"
 # Property paths (engine wire names) that releases own.
@@ -56,6 +57,9 @@ class WebAppArgs:
     min_tls_version: str
     ftps_state: str
     remote_debugging: bool
+    # The origin credential Cloudflare adds (infra/cloudflare/origin_credential.py): every allow
+    # rule requires it, so Cloudflare's ranges alone admit nobody.
+    origin_credential: pulumi.Input[str]
 
 
 def _principal_id(
@@ -195,7 +199,8 @@ class WebApp(pulumi.ComponentResource):
                 ip_address=cidr,
                 action="Allow",
                 priority=100 + index,
-                description="Cloudflare published range",
+                description="Cloudflare published range, with this zone's origin credential",
+                headers={ORIGIN_HEADER: [args.origin_credential]},
             )
             for index, cidr in enumerate(args.allowed_source_cidrs)
         ]
@@ -210,7 +215,8 @@ class WebApp(pulumi.ComponentResource):
             remote_debugging_enabled=args.remote_debugging,
             health_check_path=args.health_check_path,
             vnet_route_all_enabled=True,
-            # Only Cloudflare reaches the slots; the Kudu (SCM) site is closed to everyone.
+            # Only this zone's Cloudflare traffic reaches the slots (a Cloudflare range and the origin
+            # credential); the Kudu (SCM) site is closed to everyone.
             ip_security_restrictions=restrictions,
             ip_security_restrictions_default_action="Deny",
             scm_ip_security_restrictions_use_main=False,

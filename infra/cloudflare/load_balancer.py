@@ -20,6 +20,7 @@ from typing import Literal
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from infra.cloudflare.origin_credential import ORIGIN_HEADER
 from releases.model import Pool
 
 RELEASE_OWNED_PROPERTIES = ["randomSteering"]
@@ -42,6 +43,8 @@ class LoadBalancerArgs:
     stable: Origin
     canary: Origin
     session_affinity: Literal["none", "cookie", "ip_cookie", "header"]
+    # Health checks skip the zone's transform rules: the monitor sends the origin credential itself.
+    origin_credential: pulumi.Input[str]
 
 
 class WeightedLoadBalancer(pulumi.ComponentResource):
@@ -57,7 +60,7 @@ class WeightedLoadBalancer(pulumi.ComponentResource):
             path=args.health_path,
             port=443,
             expected_codes="200",
-            header={"Host": [args.hostname]},
+            header={"Host": [args.hostname], ORIGIN_HEADER: [args.origin_credential]},
             allow_insecure=False,
             follow_redirects=False,
             interval=60,

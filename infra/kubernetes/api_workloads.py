@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.cloudflare.origin_credential import ORIGIN_HEADER
+
 NAMESPACE = "api"
 APP_LABEL = "app"
 COLOUR_LABEL = "colour"
@@ -26,6 +28,9 @@ INITIAL_SELECTION = {"active": "blue", "preview": "green"}
 RELEASE_OWNED_DEPLOYMENT_PROPERTIES = ["spec.template.spec.containers[0].image", "spec.replicas"]
 RELEASE_OWNED_SERVICE_PROPERTIES = ["spec.selector"]
 HPA_CPU_PERCENT = 70
+ORIGIN_SECRET = "origin-credential"
+# What the API's pods may reach besides DNS: its datastores in the VPC (Postgres, Redis).
+DATASTORE_PORTS = {"postgres": 5432, "redis": 6379}
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,11 @@ class ApiWorkloadsArgs:
     certificate_arn: str
     # Only these sources may reach the load balancers: Cloudflare's published ranges.
     allowed_source_cidrs: Sequence[str]
+    # The VPC's range: the nodes (which the NLB's traffic comes through) and the datastores.
+    vpc_cidr: str
+    # The origin credential (infra/cloudflare/origin_credential.py). An NLB cannot match headers:
+    # the pods receive it from a Kubernetes Secret and refuse requests without it.
+    origin_credential: pulumi.Input[str]
 
 
 def _probe(path: str, period: int, timeout: int, failures: int) -> k8s.core.v1.ProbeArgsDict:
@@ -74,7 +84,14 @@ def pod_spec(args: ApiWorkloadsArgs, colour: str) -> k8s.core.v1.PodSpecArgsDict
                 "name": CONTAINER,
                 "image": args.initial_image,
                 "ports": [{"name": "http", "container_port": args.container_port}],
-                "env": [{"name": "PORT", "value": str(args.container_port)}],
+                "env": [
+                    {"name": "PORT", "value": str(args.container_port)},
+                    {"name": "ORIGIN_CREDENTIAL_HEADER", "value": ORIGIN_HEADER},
+                    {
+                        "name": "ORIGIN_CREDENTIAL",
+                        "value_from": {"secret_key_ref": {"name": ORIGIN_SECRET, "key": "credential"}},
+                    },
+                ],
                 "security_context": {
                     "allow_privilege_escalation": False,
                     "read_only_root_filesystem": True,
@@ -106,6 +123,13 @@ class ApiWorkloads(pulumi.ComponentResource):
                 # Pod Security Admission rejects any pod below the `restricted` profile.
                 "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
             },
+            opts=child,
+        )
+        k8s.core.v1.Secret(
+            f"{name}-origin-credential",
+            metadata={"name": ORIGIN_SECRET, "namespace": namespace.metadata.name},
+            type="Opaque",
+            string_data={"credential": args.origin_credential},
             opts=child,
         )
         for colour in COLOURS:
@@ -159,11 +183,77 @@ class ApiWorkloads(pulumi.ComponentResource):
                 opts=child,
             )
 
+        self._network_policies(name, namespace, args)
         self.services = {
             role: self._service(name, role, colour, namespace, args)
             for role, colour in INITIAL_SELECTION.items()
         }
         self.register_outputs({})
+
+    def _network_policies(self, name: str, namespace: k8s.core.v1.Namespace, args: ApiWorkloadsArgs) -> None:
+        """Deny everything in the namespace, in and out, then allow what the API needs: requests
+        from the load balancer (through the nodes, or from Cloudflare where the NLB preserves the
+        client address), DNS, and its datastores. The VPC CNI enforces them (enableNetworkPolicy,
+        infra/aws/node_group.py)."""
+        child = pulumi.ResourceOptions(parent=self)
+        api_pods: k8s.meta.v1.LabelSelectorArgsDict = {"match_labels": {APP_LABEL: "api"}}
+        ipv4_sources = [c for c in args.allowed_source_cidrs if ipaddress.ip_network(c).version == 4]
+
+        def policy(suffix: str, spec: k8s.networking.v1.NetworkPolicySpecArgsDict) -> None:
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{suffix}",
+                metadata={"name": suffix, "namespace": namespace.metadata.name},
+                spec=spec,
+                opts=child,
+            )
+
+        policy("default-deny", {"pod_selector": {}, "policy_types": ["Ingress", "Egress"]})
+        policy(
+            "allow-from-load-balancer",
+            {
+                "pod_selector": api_pods,
+                "policy_types": ["Ingress"],
+                "ingress": [
+                    {
+                        "from_": [{"ip_block": {"cidr": cidr}} for cidr in [args.vpc_cidr, *ipv4_sources]],
+                        "ports": [{"protocol": "TCP", "port": "http"}],
+                    }
+                ],
+            },
+        )
+        policy(
+            "allow-dns",
+            {
+                "pod_selector": api_pods,
+                "policy_types": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespace_selector": {
+                                    "match_labels": {"kubernetes.io/metadata.name": "kube-system"}
+                                },
+                                "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+        )
+        policy(
+            "allow-to-datastores",
+            {
+                "pod_selector": api_pods,
+                "policy_types": ["Egress"],
+                "egress": [
+                    {
+                        "to": [{"ip_block": {"cidr": args.vpc_cidr}}],
+                        "ports": [{"protocol": "TCP", "port": port} for port in DATASTORE_PORTS.values()],
+                    }
+                ],
+            },
+        )
 
     def _service(
         self, name: str, role: str, colour: str, namespace: k8s.core.v1.Namespace, args: ApiWorkloadsArgs

@@ -4,11 +4,12 @@ policies/__main__.py, which `pulumi preview --policy-pack policies` runs."""
 from __future__ import annotations
 
 from policies.rule import Rule
-from policies.rules import app_service, aws, cloudflare, data_stores, kubernetes, protection
+from policies.rules import app_service, aws, azure_network, cloudflare, data_stores, kubernetes, protection
 
 RULES: tuple[Rule, ...] = (
     *app_service.RULES,
     *data_stores.RULES,
+    *azure_network.RULES,
     *aws.RULES,
     *kubernetes.RULES,
     *cloudflare.RULES,

@@ -92,6 +92,44 @@ def _image_pinned(site: Resource, _: Context) -> Iterator[str]:
         yield f"siteConfig.linuxFxVersion is {shown(image)}; expected an image pinned to a version"
 
 
+# The header Cloudflare's transform rule adds to every request for the zone, holding the origin
+# credential; App Service's access restrictions can require it (docs/security.md).
+ORIGIN_HEADER = "X-Azure-FDID"
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def _image_digest(site: Resource, _: Context) -> Iterator[str]:
+    image = value_at(site.props, "siteConfig.linuxFxVersion")
+    if image is MISSING:
+        yield "siteConfig.linuxFxVersion is not set; expected DOCKER|<image>@sha256:<digest>"
+    elif not DIGEST.search(str(image)):
+        yield f"siteConfig.linuxFxVersion is {shown(image)}; expected an image pinned by digest (@sha256:...)"
+
+
+def _origin_credential(site: Resource, _: Context) -> Iterator[str]:
+    """Every rule that admits traffic also requires the origin credential header: an address
+    range alone (Cloudflare's) admits every Cloudflare customer's traffic."""
+    restrictions = value_at(site.props, "siteConfig.ipSecurityRestrictions")
+    if restrictions is MISSING:
+        yield (
+            "siteConfig.ipSecurityRestrictions is not set; expected allow rules that require the "
+            f"{ORIGIN_HEADER} origin credential"
+        )
+        return
+    allows = [r for r in items(site.props, "siteConfig.ipSecurityRestrictions") if isinstance(r, Mapping)
+              and value_at(r, "action") == "Allow"]  # fmt: skip
+    if not allows:
+        yield f"siteConfig.ipSecurityRestrictions admits nothing; expected rules requiring {ORIGIN_HEADER}"
+    for restriction in allows:
+        values = items(restriction, f"headers.{ORIGIN_HEADER}")
+        if not values or not all(isinstance(value, str) and value for value in values):
+            name = shown(value_at(restriction, "name"))
+            yield (
+                f"siteConfig.ipSecurityRestrictions: {name} admits requests without the {ORIGIN_HEADER} "
+                "header; expected every allow rule to require the origin credential"
+            )
+
+
 RULES: tuple[Rule, ...] = (
     ResourceRule(
         "app-service-https-only",
@@ -172,6 +210,23 @@ RULES: tuple[Rule, ...] = (
         Reference("Checkov", "CKV_K8S_14 (as for pods)"),
         SITES,
         check=_image_pinned,
+    ),
+    ResourceRule(
+        "app-service-origin-credential",
+        "App Service sites and slots admit only requests carrying the origin credential Cloudflare's "
+        "rule adds (X-Azure-FDID), not every Cloudflare customer's",
+        Level.MANDATORY,
+        Reference("MCSB", "NS-2 (origin reachable only through this zone's load balancer)"),
+        SITES,
+        check=_origin_credential,
+    ),
+    ResourceRule(
+        "app-service-image-digest",
+        "App Service sites and slots start from an image pinned by digest",
+        Level.MANDATORY,
+        Reference("Checkov", "CKV_K8S_43 (its App Service counterpart)"),
+        SITES,
+        check=_image_digest,
     ),
     ResourceRule(
         "app-service-http2",

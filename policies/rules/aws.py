@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Sequence
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from policies.rule import Context, Level, Reference, Resource, ResourceRule, Rule, StackCheck, StackRule
 from policies.values import MISSING, expect_reference, items, requires, shown, value_at
@@ -14,6 +17,9 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ADDON = "aws:eks/addon:Addon"
+MIN_LOG_RETENTION_DAYS = 365
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
@@ -73,6 +79,87 @@ def _vpcs_with(kind: str, what: str) -> StackCheck:
                 yield vpc, f"no {what} names this VPC in vpcId"
 
     return check
+
+
+def _statements(policy: object) -> list[Mapping[str, Any]] | None:
+    """A policy document's statements, or None when it is not a JSON policy document."""
+    document = policy
+    if isinstance(policy, str):
+        try:
+            document = json.loads(policy)
+        except ValueError:
+            return None
+    if not isinstance(document, Mapping):
+        return None
+    statements = document.get("Statement")
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    if not isinstance(statements, list):
+        return None
+    return [statement for statement in statements if isinstance(statement, Mapping)]
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _principals(statement: Mapping[str, Any]) -> list[str]:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, Mapping):
+        return [str(p) for value in principal.values() for p in _as_list(value)]
+    return []
+
+
+def _key_policy(key: Resource, _: Context) -> Iterator[str]:
+    policy = value_at(key.props, "policy")
+    if policy is MISSING:
+        yield "policy is not set, which gives kms:* to the whole account; expected an explicit key policy"
+        return
+    statements = _statements(policy)
+    if statements is None:
+        yield "policy is not a JSON policy document with statements; expected an explicit key policy"
+        return
+    for index, statement in enumerate(statements):
+        if statement.get("Effect") != "Allow":
+            continue
+        label = f"policy statement {shown(statement.get('Sid') or index)}"
+        for principal in _principals(statement):
+            if principal == "*":
+                yield f"{label} allows every principal; expected the key's administrators and users by ARN"
+            elif principal.endswith(":root") or re.fullmatch(r"[0-9]{12}", principal):
+                yield (
+                    f"{label} allows an account root ({shown(principal)}), which lets any IAM policy of "
+                    "the account use the key; expected the key's administrators and users by ARN"
+                )
+        if any(action in ("*", "kms:*") for action in _as_list(statement.get("Action"))):
+            yield f"{label} allows kms:*; expected the administration or use actions only"
+
+
+def _log_retention(group: Resource, _: Context) -> Iterator[str]:
+    days = value_at(group.props, "retentionInDays")
+    if days is MISSING:
+        yield f"retentionInDays is not set; expected at least {MIN_LOG_RETENTION_DAYS} days (a year)"
+    elif not isinstance(days, int | float) or isinstance(days, bool) or 0 < days < MIN_LOG_RETENTION_DAYS:
+        yield f"retentionInDays is {shown(days)}; expected at least {MIN_LOG_RETENTION_DAYS} days (a year)"
+
+
+def _network_policy_enforced(addon: Resource, _: Context) -> Iterator[str]:
+    if value_at(addon.props, "addonName") != "vpc-cni":
+        return
+    raw = value_at(addon.props, "configurationValues")
+    expected = 'expected {"enableNetworkPolicy": "true"} (or Kubernetes NetworkPolicies are not enforced)'
+    if raw is MISSING:
+        yield f"configurationValues is not set; {expected}"
+        return
+    try:
+        values = json.loads(str(raw))
+    except ValueError:
+        values = None
+    enabled = values.get("enableNetworkPolicy") if isinstance(values, Mapping) else None
+    if str(enabled).lower() != "true":
+        yield f"configurationValues does not enable network policies; {expected}"
 
 
 RULES: tuple[Rule, ...] = (
@@ -169,5 +256,31 @@ RULES: tuple[Rule, ...] = (
         Reference("Checkov", "CKV2_AWS_12; CIS AWS 5.4"),
         (DEFAULT_SECURITY_GROUP,),
         check=_default_group_closed,
+    ),
+    ResourceRule(
+        "kms-key-policy",
+        "KMS keys have an explicit key policy: administrators and named users, never every principal, "
+        "an account root or kms:*",
+        Level.MANDATORY,
+        Reference("Checkov", "CKV2_AWS_64"),
+        (KMS_KEY,),
+        check=_key_policy,
+    ),
+    ResourceRule(
+        "cloudwatch-log-retention-1-year",
+        "CloudWatch log groups (EKS control-plane and audit logs, VPC flow logs) keep logs a year or more",
+        Level.MANDATORY,
+        Reference("Checkov", "CKV_AWS_338"),
+        (LOG_GROUP,),
+        check=_log_retention,
+        stacks=("production",),
+    ),
+    ResourceRule(
+        "eks-network-policy-enforced",
+        "The VPC CNI enforces Kubernetes NetworkPolicies (enableNetworkPolicy)",
+        Level.MANDATORY,
+        Reference("Checkov", "CKV2_K8S_6 (enforcement); EKS best practices"),
+        (ADDON,),
+        check=_network_policy_enforced,
     ),
 )

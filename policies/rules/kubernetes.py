@@ -3,10 +3,11 @@ probed, bounded and pinned to a version."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from policies.rule import Context, Level, Reference, Resource, ResourceCheck, ResourceRule, Rule
+from policies.rule import Context, Level, Reference, Resource, ResourceCheck, ResourceRule, Rule, StackRule
 from policies.values import MISSING, expect, items, pinned_image, requires, shown, value_at
 
 WORKLOADS = (
@@ -15,6 +16,9 @@ WORKLOADS = (
     "kubernetes:apps/v1:DaemonSet",
 )
 POD_SPEC = "spec.template.spec"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 PROBE_ACTIONS = ("httpGet", "tcpSocket", "grpc", "exec")
 
 
@@ -96,6 +100,55 @@ def _image_pinned(container: Mapping[str, Any]) -> Iterator[str]:
         yield f"image is {shown(image)}; expected an image pinned to a version, not latest"
 
 
+def _image_digest(container: Mapping[str, Any]) -> Iterator[str]:
+    image = value_at(container, "image")
+    if image is MISSING:
+        yield "image is not set; expected an image pinned by digest (repo@sha256:...)"
+    elif not isinstance(image, str) or not DIGEST.search(image):
+        yield f"image is {shown(image)}; expected an image pinned by digest (repo@sha256:<64 hex digits>)"
+
+
+def _denies_everything(policy: Resource) -> bool:
+    """A NetworkPolicy selecting every pod, for ingress and egress, with no rule allowing any."""
+    selector = value_at(policy.props, "spec.podSelector")
+    every_pod = isinstance(selector, Mapping) and all(
+        not value_at(selector, key) or value_at(selector, key) is MISSING
+        for key in ("matchLabels", "matchExpressions")
+    )
+    types = items(policy.props, "spec.policyTypes")
+    return (
+        every_pod
+        and "Ingress" in types
+        and "Egress" in types
+        and not items(policy.props, "spec.ingress")
+        and not items(policy.props, "spec.egress")
+    )
+
+
+def _default_deny(resources: Sequence[Resource], _: Context) -> Iterator[tuple[Resource, str]]:
+    """Each namespace the program declares has a default-deny NetworkPolicy. A policy is tied to
+    its namespace by the dependency of its `metadata` on it (known in every preview)."""
+    for namespace in (r for r in resources if r.type == NAMESPACE):
+        policies = [
+            r
+            for r in resources
+            if r.type == NETWORK_POLICY and namespace.urn in r.property_dependencies.get("metadata", ())
+        ]
+        if not policies:
+            yield (
+                namespace,
+                "no NetworkPolicy names this namespace; expected a default deny (ingress and egress)",
+            )
+        elif not any(_denies_everything(policy) for policy in policies):
+            yield (
+                namespace,
+                (
+                    "no NetworkPolicy of this namespace denies by default; expected one selecting every pod "
+                    "(podSelector {}) for Ingress and Egress with no rules"
+                ),
+            )
+
+
 def _rule(
     rule_id: str, description: str, reference: Reference, check: ResourceCheck, level: Level = Level.MANDATORY
 ) -> Rule:
@@ -156,6 +209,20 @@ RULES: tuple[Rule, ...] = (
         "Container images are pinned to a version, never latest",
         Reference("Checkov", "CKV_K8S_14"),
         _per_container(_image_pinned),
+    ),
+    _rule(
+        "k8s-image-digest",
+        "Container images are pinned by digest, so a slot runs exactly the image that was released",
+        Reference("Checkov", "CKV_K8S_43"),
+        _per_container(_image_digest),
+    ),
+    StackRule(
+        "k8s-namespace-default-deny",
+        "Every namespace has a default-deny NetworkPolicy (ingress and egress); workloads get named allows",
+        Level.MANDATORY,
+        Reference("Checkov", "CKV2_K8S_6"),
+        (NAMESPACE, NETWORK_POLICY),
+        check=_default_deny,
     ),
     _rule(
         "k8s-no-service-account-token",

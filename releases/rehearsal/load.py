@@ -38,10 +38,20 @@ class Sample:
 
 
 class LoadGenerator:
-    def __init__(self, url: str, rate: float, max_requests: int, max_seconds: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        rate: float,
+        max_requests: int,
+        max_seconds: float,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """`headers` go with every request: the sandbox's origin credential, which its HAProxy
+        requires as the cloud origins require Cloudflare's."""
         if rate <= 0 or max_requests <= 0 or max_seconds <= 0:
             raise ValueError("rate, max_requests and max_seconds must be positive")
         self.url = url
+        self.headers = dict(headers or {})
         self.rate = rate
         self.max_requests = max_requests
         self.max_seconds = max_seconds
@@ -62,7 +72,7 @@ class LoadGenerator:
         sent_at = time.time()
         started = time.perf_counter()
         try:
-            response = await client.get(self.url)
+            response = await client.get(self.url, headers=self.headers)
         except httpx.HTTPError as error:
             self.samples.append(Sample(sent_at, time.perf_counter() - started, None, None, False,
                                        f"{type(error).__name__}: {error}"))  # fmt: skip

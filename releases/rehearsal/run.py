@@ -6,7 +6,11 @@
    `release --auto --version 2.1.0`; the gates must roll it back;
 3. manual rollback: `release --auto --version 2.2.0` (promoted), then `rollback`;
 4. release with a migration: `release --auto --version 2.3.0 --migration reversible` backs the
-   database up (verified by a restore), migrates it, then releases as usual and ends promoted.
+   database up (verified by a restore), migrates it, then releases as usual and ends promoted;
+5. release with no load: the load stops, `release --auto --version 2.4.0` finds no evidence at
+   10% and ends held (exit 5, traffic unchanged), then `rollback` closes it;
+6. bad release under thin load: 2.5.0 with 30% injected errors under 20 requests/s (2 a second at
+   the 10% step): the gates stop it at 10% on the few requests there are.
 
 The report joins the load's samples with the journal's timestamps.
 """
@@ -33,12 +37,15 @@ from releases.rehearsal.load import LoadGenerator, Sample
 from releases.sandbox.environment import Sandbox
 from releases.settings import ReleaseSettings
 from releases.state.url import state_url
+from releases.state_files import open_private, private_directory, write_private
 
 SERVICE = "web"
 MAX_SECONDS = 600.0
+HELD = "held"  # a release in flight the gates held: traffic unchanged, waiting for an operator
 BASELINE_SECONDS = 2.0
 COMMAND_TIMEOUT_SECONDS = 180.0
 BAD_ERROR_RATE = 0.3
+THIN_RATE = 20.0  # requests per second through the router for the thin-load scenario
 
 
 @dataclass
@@ -58,11 +65,15 @@ class ScenarioReport:
     backup: dict[str, Any] | None = None
     migration: dict[str, Any] | None = None
     expects_migration: bool = False
+    # Where the release stopped (the last weights step it reached), and where it was expected to.
+    stopped_at_percent: int | None = None
+    expected_stop: int | None = None
 
     @property
     def as_expected(self) -> bool:
         migrated = not self.expects_migration or (self.backup is not None and self.migration is not None)
-        return self.outcome == self.expected_outcome and migrated
+        stopped = self.expected_stop is None or self.stopped_at_percent == self.expected_stop
+        return self.outcome == self.expected_outcome and migrated and stopped
 
 
 @dataclass
@@ -102,7 +113,7 @@ class Rehearsal:
         environment = {**os.environ, "PLATFORM_STATE_DIR": str(self.settings.state_dir)}
         self.say(f"$ invoke {' '.join(args)}")
         started = time.time()
-        with log.open("w") as output:
+        with open_private(log) as output:
             completed = subprocess.run(
                 [sys.executable, "-m", "invoke", "--search-root", str(self.project_dir), *args],
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=environment,
@@ -118,7 +129,7 @@ class Rehearsal:
         return record
 
     def run(self, keep: bool) -> RehearsalReport:
-        self.logs.mkdir(parents=True, exist_ok=True)
+        private_directory(self.logs)
         sandbox = Sandbox(self.settings.sandbox_dir)
         sandbox.down()
         self.journal.abandon_in_flight("sandbox")
@@ -128,7 +139,11 @@ class Rehearsal:
         try:
             url = sandbox.public_url(SERVICE) + "/"
             load = LoadGenerator(
-                url, self.rate, max_requests=int(self.rate * MAX_SECONDS), max_seconds=MAX_SECONDS
+                url,
+                self.rate,
+                max_requests=int(self.rate * MAX_SECONDS),
+                max_seconds=MAX_SECONDS,
+                headers=sandbox.origin_headers(),
             )
             load.start()
             try:
@@ -139,17 +154,31 @@ class Rehearsal:
                 time.sleep(BASELINE_SECONDS)
             finally:
                 load.stop()
+            idle = self._no_load()
+            thin = LoadGenerator(
+                url,
+                THIN_RATE,
+                max_requests=int(THIN_RATE * MAX_SECONDS),
+                max_seconds=MAX_SECONDS,
+                headers=sandbox.origin_headers(),
+            )
+            thin.start()
+            try:
+                sparse = self._bad_under_thin_load()
+            finally:
+                thin.stop()
             self._measure(good, load.samples)
             self._measure(bad, load.samples, caught_by_gates=True)
             self._measure(manual, load.samples, rollback_started=rollback_started)
             self._measure(migration, load.samples)
-            scenarios = [good, bad, manual, migration]
+            self._measure(sparse, thin.samples, caught_by_gates=True, shares=False)
+            scenarios = [good, bad, manual, migration, idle, sparse]
         finally:
             if not keep:
                 sandbox.down()
-        samples = load.samples
+        samples = load.samples + thin.samples
         _write_samples(samples, self.logs / "samples.csv")
-        duration = (load.stopped_at - load.started_at) or 1.0
+        duration = (load.stopped_at - load.started_at + thin.stopped_at - thin.started_at) or 1.0
         by_version: dict[str, int] = {}
         for sample in samples:
             by_version[sample.version or "(none)"] = by_version.get(sample.version or "(none)", 0) + 1
@@ -215,11 +244,43 @@ class Rehearsal:
                     scenario.migration = {key: detail.get(key) for key in ("output", "seconds")}
         return scenario
 
+    def _no_load(self) -> ScenarioReport:
+        """No traffic at all: the gate has nothing to judge, so the release is held at 10% with
+        traffic unchanged; the operator then rolls it back."""
+        scenario = ScenarioReport("release with no load", "2.4.0", HELD, expected_stop=10)
+        code, _ = self.invoke("release", "--auto", "--version", scenario.version)
+        scenario.exit_codes.append(code)
+        self._record(scenario)
+        code, _ = self.invoke("rollback")
+        scenario.exit_codes.append(code)
+        return scenario
+
+    def _bad_under_thin_load(self) -> ScenarioReport:
+        scenario = ScenarioReport("bad release under thin load", "2.5.0", Outcome.ROLLED_BACK.value,
+                                  expected_stop=10)  # fmt: skip
+        code, _ = self.invoke(
+            "sandbox.deploy", "--version", scenario.version, "--error-rate", str(BAD_ERROR_RATE)
+        )
+        scenario.exit_codes.append(code)
+        code, _ = self.invoke("release", "--auto", "--version", scenario.version)
+        scenario.exit_codes.append(code)
+        self._record(scenario)
+        return scenario
+
     def _record(self, scenario: ScenarioReport) -> None:
         record = self._latest()
         scenario.release_id = record.id
         scenario.previous_version = record.previous_version
-        scenario.outcome = record.outcome.value if record.outcome else "in flight"
+        events = self.journal.events(record.id)
+        # Where the gates stopped it: the step of its last gate verdict (a rollback resets the
+        # release's percent to 0 afterwards).
+        verdicts = [event.detail.get("percent") for event in events if event.kind == "gate"]
+        scenario.stopped_at_percent = next((p for p in reversed(verdicts) if isinstance(p, int)), None)
+        held = any(event.action == "held" for event in events)
+        if record.outcome is not None:
+            scenario.outcome = record.outcome.value
+        else:
+            scenario.outcome = HELD if held else "in flight"
 
     def _measure(
         self,
@@ -228,11 +289,12 @@ class Rehearsal:
         *,
         caught_by_gates: bool = False,
         rollback_started: float | None = None,
+        shares: bool = True,
     ) -> None:
         if scenario.release_id is None or scenario.previous_version is None:
             return
         events = self.journal.events(scenario.release_id)
-        for start, end, percent in _steps(events):
+        for start, end, percent in _steps(events) if shares else []:
             scenario.canary_share[str(percent)] = _round(
                 measures.share_of(samples, scenario.version, start, end)
             )
@@ -258,7 +320,7 @@ class Rehearsal:
 
 def _write_samples(samples: list[Sample], path: Path) -> None:
     """Every response of the run, for anyone who wants to check the figures."""
-    with path.open("w", newline="") as output:
+    with open_private(path, newline="") as output:
         writer = csv.writer(output)
         writer.writerow(["sent_at", "seconds", "status", "version", "fault_injected", "error"])
         for s in samples:
@@ -300,5 +362,4 @@ def _p95(values: list[float]) -> float | None:
 
 
 def write_report(report: RehearsalReport, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    write_private(path, json.dumps(report.to_json(), indent=2) + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from releases.model import Pool
-from releases.sandbox.state import INITIAL_PRODUCTION, POOL_HEADER, Layout, SandboxState
+from releases.sandbox.state import INITIAL_PRODUCTION, ORIGIN_HEADER, POOL_HEADER, Layout, SandboxState
 from releases.topology import (
     HAProxyRouter,
     PrometheusMetrics,
@@ -24,7 +24,7 @@ def _staging_colour(colours: list[str]) -> str:
     return next(colour for colour in colours if colour != INITIAL_PRODUCTION)
 
 
-def haproxy_config(state: SandboxState) -> str:
+def haproxy_config(state: SandboxState, origin_credential: str) -> str:
     """One frontend and backend per service. The choices that matter:
     - `option http-server-close`: a new server connection per request, so after a swap no idle
       connection to the old address is reused;
@@ -37,12 +37,18 @@ def haproxy_config(state: SandboxState) -> str:
       point on a consistent-hash ring with 16 points per unit of weight, and with two servers the
       ring's uneven arcs give the canary 52.5% at equal weights (measured 52-54%);
     - `http-send-name-header`: tells the slot which pool a request came through, which labels
-      its latency histogram for the gates.
+      its latency histogram for the gates;
+    - the origin credential: a request without `ORIGIN_HEADER` carrying `origin_credential` is
+      refused with 403 before it reaches a slot, as App Service refuses one that did not come
+      through this zone's Cloudflare rule (docs/security.md).
     """
+    if not origin_credential.replace("-", "").isalnum():
+        raise ValueError("the origin credential must be letters, digits and hyphens (a UUID)")
     sections = [
         f"""global
     maxconn 4096
-    stats socket ipv4@{LOOPBACK}:{state.runtime_api_port} level admin
+    # The runtime API changes weights and addresses: a unix socket only its owner may use.
+    stats socket {state.runtime_api_socket} mode 600 level admin
     # The runtime API answers quickly; keep the default thread count small on a shared machine.
     nbthread 2
 
@@ -69,6 +75,7 @@ frontend metrics
             f"""
 frontend {service}
     bind {LOOPBACK}:{ports.frontend}
+    http-request deny deny_status 403 unless {{ req.hdr({ORIGIN_HEADER}) -m str {origin_credential} }}
     default_backend {service}
 
 backend {service}
@@ -109,7 +116,7 @@ def prometheus_config(state: SandboxState) -> str:
 
 
 def topology(state: SandboxState, layout: Layout) -> Topology:
-    runtime_api = f"{LOOPBACK}:{state.runtime_api_port}"
+    runtime_api = state.runtime_api_socket
     return Topology(
         environment="sandbox",
         services={
@@ -130,6 +137,8 @@ def topology(state: SandboxState, layout: Layout) -> Topology:
                     responses_labels={"proxy": service},
                     latency_histogram="sandbox_request_duration_seconds",
                     latency_labels={"service": service},
+                    router_errors_metric="haproxy_frontend_http_responses_total",
+                    router_errors_labels={"proxy": service, "code": "5xx"},
                 ),
                 secrets=SandboxSecretStore(path=str(layout.secrets)),
                 database=SandboxPostgres(backups_dir=str(layout.backups), bin_dir=state.postgres_bin_dir),

@@ -25,6 +25,7 @@ LOOPBACK = "127.0.0.1"
 SUPERUSER = "postgres"
 APP_ROLE = "app"
 APP_DATABASE = "app"
+STARTUP_TIMEOUT_SECONDS = 30.0
 SERVER_PROGRAMS = ("initdb", "postgres", "pg_dump", "pg_restore")
 
 
@@ -66,7 +67,7 @@ def postgres_data_dir(sandbox_root: Path) -> Path:
     user = server_user()
     if user is None:
         directory = sandbox_root / "postgres"
-        directory.mkdir(parents=True)
+        directory.mkdir(parents=True, mode=0o700)
         return directory
     directory = Path(tempfile.mkdtemp(prefix="platform-sandbox-postgres-"))
     entry = pwd.getpwnam(user)
@@ -96,7 +97,7 @@ class Postgres:
                 "-c", f"listen_addresses={LOOPBACK}", "-c", f"unix_socket_directories={self.data_dir}",
                 "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=50"]  # fmt: skip
 
-    def _connect_when_ready(self, psycopg: Any, timeout: float = 30.0) -> Any:
+    def _connect_when_ready(self, psycopg: Any, timeout: float = STARTUP_TIMEOUT_SECONDS) -> Any:
         """A superuser connection once the server accepts sessions. Its TCP port (what the start
         waited for) opens before its unix socket exists and before recovery ends, and a loaded
         machine stretches that moment: until the deadline, a refused connection means try again."""
@@ -120,7 +121,8 @@ class Postgres:
     def create_app_database(self) -> str:
         """The app's role (which may create scratch databases, for backup verification) and
         database; returns its `DATABASE_URL`."""
-        import psycopg  # here: `invoke status` reads the sandbox without loading a database driver
+        # Here: `invoke status` reads the sandbox without loading a database driver.
+        import psycopg
         from psycopg import sql
 
         password = secrets.token_urlsafe(24)
@@ -150,7 +152,7 @@ class Redis:
     def configure(self) -> str:
         """A config file (0600: it holds the password) for a memory-only server; returns its URL."""
         password = secrets.token_urlsafe(24)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as file:
             file.write(

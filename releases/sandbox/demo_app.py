@@ -43,6 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--unhealthy", action="store_true")
+    # The digest the slot's "image" is pinned by, when its release named one: reported on /health.
+    parser.add_argument("--image-digest", default=None)
     return parser.parse_args(argv)
 
 
@@ -144,7 +146,8 @@ def make_handler(options: argparse.Namespace) -> type[BaseHTTPRequestHandler]:
                 self._send(
                     200 if status == "healthy" else 503,
                     {"status": status, "version": options.version, "colour": options.colour,
-                     "services": services},
+                     "services": services,
+                     **({"image_digest": options.image_digest} if options.image_digest else {})},
                 )  # fmt: skip
             elif path == "/health/live":
                 self._send(200, {"status": "alive"})

@@ -7,7 +7,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from releases.sandbox.secrets import SandboxSecrets
 from releases.sandbox.state import (
     BASELINE_VERSION,
     COLOURS,
+    ORIGIN_CREDENTIAL_SECRET,
+    ORIGIN_HEADER,
     SERVICES,
     Layout,
     ProcessRecord,
@@ -28,10 +32,16 @@ from releases.sandbox.state import (
     ServicePorts,
     SlotProcess,
 )
+from releases.state_files import private_directory, write_private
 from releases.targets.haproxy import HAProxyRouter, RuntimeAPI, server_states
+from releases.targets.image_tags import split_version
 from releases.topology import Topology
 
 REQUIRED_PROGRAMS = ("haproxy", "prometheus")
+# A unix socket's path holds at most 107 bytes, and HAProxy binds `<path>.<pid>.tmp` first, then
+# renames it: a deep sandbox directory gets its socket in a short private directory in /tmp.
+MAX_SOCKET_PATH = 80
+SOCKET_DIR_PREFIX = "platform-sandbox-haproxy-"
 INFRASTRUCTURE = ("haproxy", "prometheus", "postgres", "redis")
 ROUTER = ("haproxy",)
 
@@ -49,6 +59,14 @@ class ProcessStatus:
     running: bool
 
 
+def _runtime_socket(layout: Layout) -> Path:
+    """Where HAProxy's runtime API listens: in the sandbox's directory when the path fits a socket
+    address, else in a new private (0700) directory under the system's temporary directory."""
+    if len(str(layout.runtime_socket)) <= MAX_SOCKET_PATH:
+        return layout.runtime_socket
+    return Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)) / "runtime.sock"
+
+
 def _slot_name(service: str, colour: str) -> str:
     return f"{service}-{colour}"
 
@@ -57,6 +75,8 @@ def _app_argv(service: str, colour: str, slot: SlotProcess) -> list[str]:
     argv = [sys.executable, "-m", "releases.sandbox.demo_app", "--port", str(slot.port),
             "--version", slot.version, "--colour", colour, "--service", service,
             "--error-rate", str(slot.error_rate), "--latency-ms", str(slot.latency_ms)]  # fmt: skip
+    if slot.digest:
+        argv += ["--image-digest", slot.digest]
     return [*argv, "--unhealthy"] if slot.unhealthy else argv
 
 
@@ -107,6 +127,12 @@ class Sandbox:
     def secrets(self) -> SandboxSecrets:
         return SandboxSecrets(self.layout.secrets)
 
+    def origin_headers(self) -> dict[str, str]:
+        """What a client of the public URLs must send: the origin credential (HAProxy refuses any
+        request without it, as the cloud origins refuse requests that did not come through
+        Cloudflare)."""
+        return {ORIGIN_HEADER: self.secrets.value(ORIGIN_CREDENTIAL_SECRET).get_secret_value()}
+
     def public_url(self, service: str) -> str:
         """Where users reach `service` through HAProxy."""
         return configs.public_url(self.require_running(), service)
@@ -129,12 +155,12 @@ class Sandbox:
             return Started(self._up(), started=True)
 
     def _up(self) -> SandboxState:
-        ports = iter(processes.free_ports(5 + len(SERVICES) * (1 + len(COLOURS))))
+        ports = iter(processes.free_ports(4 + len(SERVICES) * (1 + len(COLOURS))))
         bin_dir = datastores.postgres_bin_dir()
         assert bin_dir is not None  # missing_programs() said so
-        self.layout.root.mkdir(parents=True, exist_ok=True)
+        private_directory(self.layout.root)
         state = SandboxState(
-            runtime_api_port=next(ports),
+            runtime_api_socket=str(_runtime_socket(self.layout)),
             haproxy_metrics_port=next(ports),
             prometheus_port=next(ports),
             postgres_port=next(ports),
@@ -160,10 +186,13 @@ class Sandbox:
 
     def _start(self, state: SandboxState) -> None:
         layout = self.layout
-        layout.root.mkdir(parents=True, exist_ok=True)
+        private_directory(layout.root)
         layout.write(state)  # first, so that `down` finds whatever was started if this fails
-        layout.haproxy_config.write_text(configs.haproxy_config(state))
-        layout.prometheus_config.write_text(configs.prometheus_config(state))
+        # A new origin credential per sandbox, kept in its secret store (0600) like any secret.
+        credential = str(uuid.uuid4())
+        self.secrets.put(ORIGIN_CREDENTIAL_SECRET, credential)
+        write_private(layout.haproxy_config, configs.haproxy_config(state, credential))
+        write_private(layout.prometheus_config, configs.prometheus_config(state))
         check = subprocess.run(
             ["haproxy", "-c", "-q", "-f", str(layout.haproxy_config)],
             capture_output=True,
@@ -178,8 +207,9 @@ class Sandbox:
             for colour, slot in ports.slots.items():
                 self._launch_slot(state, service, colour, slot)
         self._launch(
-            state, "haproxy", ["haproxy", "-db", "-f", str(layout.haproxy_config)], state.runtime_api_port
+            state, "haproxy", ["haproxy", "-db", "-f", str(layout.haproxy_config)], state.haproxy_metrics_port
         )
+        processes.wait_for_socket("haproxy", state.processes["haproxy"], Path(state.runtime_api_socket))
         self._launch(
             state,
             "prometheus",
@@ -194,7 +224,7 @@ class Sandbox:
             state.prometheus_port,
         )
         self._wait_prometheus_ready(state)
-        layout.topology_file.write_text(configs.topology(state, layout).model_dump_json(indent=2))
+        write_private(layout.topology_file, configs.topology(state, layout).model_dump_json(indent=2))
 
     def _start_datastores(self, state: SandboxState) -> None:
         """Postgres with the app's database at its first version (1.0.0: a table with rows, so
@@ -273,6 +303,9 @@ class Sandbox:
                 )
             # Outside the sandbox's directory when the server ran as another user (root's sandboxes).
             shutil.rmtree(state.postgres_data, ignore_errors=True)
+            socket_dir = Path(state.runtime_api_socket).parent
+            if socket_dir != self.layout.root and socket_dir.name.startswith(SOCKET_DIR_PREFIX):
+                shutil.rmtree(socket_dir, ignore_errors=True)
         self.layout.remove()
         return stopped
 
@@ -287,13 +320,15 @@ class Sandbox:
         latency_ms: int = 0,
         unhealthy: bool = False,
     ) -> str:
-        """Put `version` on the service's staging slot (restarting that slot's process only).
+        """Put `version` on the service's staging slot (restarting that slot's process only); a
+        version pinned by digest (`2.0.0@sha256:...`) runs as its tag and reports the digest.
         Returns the colour of the slot deployed to. One deploy at a time per sandbox: the state
         file is read and written under its lock, so concurrent deploys (web and api) both land."""
         with self.layout.locked():
             return self._deploy(service, version, error_rate, latency_ms, unhealthy)
 
     def _deploy(self, service: str, version: str, error_rate: float, latency_ms: int, unhealthy: bool) -> str:
+        tag, digest = split_version(version)
         state = self.require_running()
         if service not in state.services:
             raise BadInput(f"unknown --service {service!r}; expected one of: {', '.join(state.services)}")
@@ -301,7 +336,7 @@ class Sandbox:
             raise BadInput(f"--error-rate must be a fraction between 0 and 1, got {error_rate}")
         if not 0 <= latency_ms <= 60_000:
             raise BadInput(f"--latency-ms must be between 0 and 60000, got {latency_ms}")
-        api = RuntimeAPI(f"127.0.0.1:{state.runtime_api_port}")
+        api = RuntimeAPI(state.runtime_api_socket)
         weights = HAProxyRouter(api, service).read_weights()
         if weights.canary > 0:
             raise Refused(
@@ -312,7 +347,8 @@ class Sandbox:
         colour = next(c for c, slot in state.services[service].slots.items() if slot.port == canary.port)
         slot = SlotProcess(
             port=canary.port,
-            version=version,
+            version=tag,
+            digest=digest,
             error_rate=error_rate,
             latency_ms=latency_ms,
             unhealthy=unhealthy,

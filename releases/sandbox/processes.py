@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import psutil
 from releases.errors import Refused
 from releases.process_identity import ProcessIdentity, boot_id, identity_of, running_process
 from releases.sandbox.state import ProcessRecord
+from releases.state_files import UMASK, open_private_append
 
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 5.0
@@ -37,11 +39,12 @@ def start(
 ) -> ProcessRecord:
     """Start a process in a session of its own (it outlives the invoke command that started it),
     with `env` added to this process's environment, as `user` when given (root only)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as output:
+    # The log 0600 and the process under umask 077: what it writes (Prometheus' database, HAProxy's
+    # runtime socket) is private too (releases/state_files.py).
+    with os.fdopen(open_private_append(log), "ab") as output:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **env} if env else None, user=user,
+            env={**os.environ, **env} if env else None, user=user, umask=UMASK,
         )  # fmt: skip
     identity = identity_of(process.pid)
     if identity is None:  # it exited at once: wait_listening reports its log
@@ -100,10 +103,10 @@ def _log_tail(record: ProcessRecord, lines: int = 15) -> str:
         return "(no log)"
 
 
-def wait_listening(
-    name: str, record: ProcessRecord, port: int, timeout: float = START_TIMEOUT_SECONDS
+def _wait_accepting(
+    name: str, record: ProcessRecord, connect: Callable[[], socket.socket], where: str, timeout: float
 ) -> None:
-    """Return once the process accepts connections on `port`; fail with its log if it dies."""
+    """Return once `connect` succeeds; fail with the process's log if it dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_running(record):
@@ -111,8 +114,34 @@ def wait_listening(
                 f"{name} exited while starting; its log ({record.log}) ends with:\n{_log_tail(record)}"
             )
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with connect():
                 return
         except OSError:
             time.sleep(0.05)
-    raise Refused(f"{name} did not listen on 127.0.0.1:{port} within {timeout:g} s; see {record.log}")
+    raise Refused(f"{name} did not listen on {where} within {timeout:g} s; see {record.log}")
+
+
+def _unix_connection(path: Path) -> socket.socket:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.settimeout(0.5)
+        connection.connect(str(path))
+    except OSError:
+        connection.close()
+        raise
+    return connection
+
+
+def wait_for_socket(
+    name: str, record: ProcessRecord, path: Path, timeout: float = START_TIMEOUT_SECONDS
+) -> None:
+    """Return once the process accepts connections on the unix socket `path`."""
+    _wait_accepting(name, record, lambda: _unix_connection(path), str(path), timeout)
+
+
+def wait_listening(
+    name: str, record: ProcessRecord, port: int, timeout: float = START_TIMEOUT_SECONDS
+) -> None:
+    """Return once the process accepts connections on `port`; fail with its log if it dies."""
+    connect = lambda: socket.create_connection(("127.0.0.1", port), timeout=0.5)  # noqa: E731
+    _wait_accepting(name, record, connect, f"127.0.0.1:{port}", timeout)

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from releases.errors import Refused
+from releases.state_files import private_directory
 
 
 class SandboxSecrets:
@@ -37,7 +38,7 @@ class SandboxSecrets:
         return {str(name): str(value) for name, value in document.items()}
 
     def _write(self, values: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(self.path.parent)
         temporary = self.path.with_suffix(".tmp")
         # Created 0600 before anything is written into it (no window where others could read it).
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

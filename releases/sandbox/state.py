@@ -5,6 +5,7 @@ reused a pid) and what each slot process runs."""
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from releases.process_identity import ProcessIdentity
+from releases.state_files import open_private_append, private_directory, write_private
 
 SERVICES = ("web", "api")
 COLOURS = ("blue", "green")
@@ -24,6 +26,11 @@ BASELINE_VERSION = "1.0.0"
 POOL_HEADER = "X-Pool"
 FAULT_HEADER = "X-Fault-Injected"
 VERSION_HEADER = "X-App-Version"
+# The origin credential (docs/security.md): the header Cloudflare's transform rule adds to every
+# request for the zone, and the secret store's name for its value. HAProxy refuses requests
+# without it, as App Service's access restrictions do in the cloud.
+ORIGIN_HEADER = "X-Azure-FDID"
+ORIGIN_CREDENTIAL_SECRET = "ORIGIN_CREDENTIAL"
 
 
 class _State(BaseModel):
@@ -33,6 +40,7 @@ class _State(BaseModel):
 class SlotProcess(_State):
     port: int
     version: str
+    digest: str | None = None  # the image digest a release pinned (releases/targets/image_tags.py)
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     latency_ms: int = Field(default=0, ge=0, le=60_000)
     unhealthy: bool = False
@@ -57,7 +65,9 @@ class ProcessRecord(_State):
 
 
 class SandboxState(_State):
-    runtime_api_port: int
+    # HAProxy's runtime API: a unix socket, mode 0600, inside the sandbox's directory (or, when
+    # that path is too long for a socket address, in a private directory of its own under /tmp).
+    runtime_api_socket: str
     haproxy_metrics_port: int
     prometheus_port: int
     postgres_port: int
@@ -84,18 +94,18 @@ class Layout:
         self.secrets = root / "secrets.json"
         self.redis = root / "redis"
         self.backups = root / "backups"
+        self.runtime_socket = root / "haproxy.sock"
 
     @contextmanager
     def locked(self) -> Iterator[None]:
         """One writer of the state file at a time (an exclusive lock on a file beside it, held
         across a whole read-modify-write: up, down, deploy)."""
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        with self.lock_file.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        descriptor = open_private_append(self.lock_file)  # 0600 like all the state directory
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing lets go of the lock
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -109,7 +119,6 @@ class Layout:
             return None
 
     def write(self, state: SandboxState) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        temporary = self.state_file.with_suffix(".tmp")
-        temporary.write_text(state.model_dump_json(indent=2))
-        temporary.replace(self.state_file)  # atomic: a crash never leaves half a state file
+        private_directory(self.root)
+        # Atomic (a crash never leaves half a state file) and 0600, like everything under the root.
+        write_private(self.state_file, state.model_dump_json(indent=2))

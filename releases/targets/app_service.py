@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from releases.errors import Refused, TargetUnavailable
 from releases.model import SlotHealth
 from releases.targets import azure_auth, retrying
-from releases.targets.image_tags import TAG, require_tag
+from releases.targets.image_tags import TAG, image_reference, split_version
 from releases.targets.retrying import RetryDecision, RetryPolicy
 from releases.targets.slot_probe import fetch, probe_slot
 from releases.topology import AppServiceSlotPair, HealthPaths
@@ -27,19 +27,22 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 PRODUCTION = "production"
-CONTAINER_IMAGE = re.compile(rf"^DOCKER\|(?P<repository>[^|\s]+?)(:(?P<tag>{TAG}))?$")
+CONTAINER_IMAGE = re.compile(
+    rf"^DOCKER\|(?P<repository>[^|\s@]+?)(:(?P<tag>{TAG}))?(@sha256:[0-9a-f]{{64}})?$"
+)
 
 
 def image_with_tag(linux_fx_version: str, tag: str) -> str:
-    """`DOCKER|registry/app:old` -> `DOCKER|registry/app:<tag>`."""
-    require_tag(tag)
+    """`DOCKER|registry/app:old` -> `DOCKER|registry/app:<tag>`; a version pinned by digest
+    (`1.2.3@sha256:...`) gives `DOCKER|registry/app:1.2.3@sha256:...` (releases/targets/image_tags.py)."""
+    split_version(tag)
     match = CONTAINER_IMAGE.match(linux_fx_version or "")
     if match is None:
         raise Refused(
             f"the staging slot runs {linux_fx_version!r}, not a container image (`DOCKER|repository:tag`); "
             "cannot put a version on it"
         )
-    return f"DOCKER|{match['repository']}:{tag}"
+    return f"DOCKER|{image_reference(match['repository'], tag)}"
 
 
 class AppServiceSlots:

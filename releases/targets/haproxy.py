@@ -3,7 +3,9 @@ their addresses (which the sandbox slot pair exchanges to swap).
 
 The runtime API is a line protocol on a socket: one connection per command line, several
 commands separated by `;` run one after the other with nothing in between, which is how a swap
-changes both addresses at once.
+changes both addresses at once. Its `admin` level changes where traffic goes, so it listens on a
+unix socket of mode 0600 (only the user running the sandbox may connect), never on a TCP port any
+local process could reach.
 """
 
 from __future__ import annotations
@@ -21,23 +23,25 @@ WEIGHT_SCALE = 100
 
 
 class RuntimeAPI:
-    def __init__(self, address: str, timeout: float = 5.0) -> None:
-        host, port = address.rsplit(":", 1)
-        self.host = host
-        self.port = int(port)
+    """HAProxy's runtime API on its unix socket (`stats socket <path> mode 600 level admin`)."""
+
+    def __init__(self, socket_path: str, timeout: float = 5.0) -> None:
+        self.socket_path = socket_path
         self.timeout = timeout
 
     def run(self, *commands: str) -> str:
         line = "; ".join(commands) + "\n"
         try:
-            with socket.create_connection((self.host, self.port), timeout=self.timeout) as connection:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.settimeout(self.timeout)
+                connection.connect(self.socket_path)
                 connection.sendall(line.encode())
                 chunks = []
                 while chunk := connection.recv(65536):
                     chunks.append(chunk)
         except OSError as error:
             raise Refused(
-                f"HAProxy runtime API at {self.host}:{self.port} is unreachable ({error}); "
+                f"HAProxy runtime API at {self.socket_path} is unreachable ({error}); "
                 "is the sandbox running? Start it with `invoke sandbox.up`"
             ) from None
         return b"".join(chunks).decode()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from releases.errors import Refused, TargetUnavailable, VerificationFailed
 from releases.model import Pool, SlotHealth
 from releases.targets import retrying
-from releases.targets.image_tags import require_tag
+from releases.targets.image_tags import image_reference, repository_of, split_version, tag_of
 from releases.targets.retrying import RetryDecision, RetryPolicy
 from releases.topology import KubernetesSlotPair
 
@@ -59,11 +59,9 @@ def _pointer(*parts: str) -> str:
 
 
 def image_tag(image: str | None) -> str | None:
-    """`registry/api:1.2.3` -> `1.2.3` (a digest or an untagged image has no version to report)."""
-    if not image or "@" in image:
-        return None
-    repository, _, tag = image.rpartition(":")
-    return tag if repository and "/" not in tag else None
+    """`registry/api:1.2.3` (or `registry/api:1.2.3@sha256:...`) -> `1.2.3`; a digest-only or
+    untagged image has no version to report."""
+    return tag_of(image)
 
 
 class KubernetesSlots:
@@ -205,18 +203,16 @@ class KubernetesSlots:
         return self._health(self.colours()[1])
 
     def deploy_staging(self, version: str) -> None:
-        require_tag(version)
+        split_version(version)  # a tag, or a tag pinned by digest
         colour = self.colours()[1]
         deployment = self._deployment(colour)
         index, container = self._container_index(deployment)
-        repository = (
-            (container.image or "").rpartition(":")[0] if image_tag(container.image) else container.image
-        )
+        repository = repository_of(container.image or "")
         path = _pointer("spec", "template", "spec", "containers", str(index))
         patch = [
             {"op": "test", "path": f"{path}/name", "value": self.target.container},
             {"op": "test", "path": f"{path}/image", "value": container.image},
-            {"op": "replace", "path": f"{path}/image", "value": f"{repository}:{version}"},
+            {"op": "replace", "path": f"{path}/image", "value": image_reference(repository, version)},
         ]
         name = self.target.deployments[colour]
         self._call(

@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from releases.errors import Refused
+from releases.state_files import private_directory
 from releases.targets.base import Backup, SecretStore
 from releases.topology import SandboxPostgres
 
@@ -51,7 +52,7 @@ class PgDumpBackups:
         }
         file = Path(self.target.backups_dir) / f"{name}.dump"
         try:
-            file.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(file.parent)
             file.touch(mode=0o600)  # the data is as secret as the database: readable by its owner only
         except OSError as error:
             problem = error.strerror or type(error).__name__

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from releases.errors import VerificationFailed
 from releases.model import Pool, SlotHealth
-from releases.targets.haproxy import RuntimeAPI, server_states
+from releases.targets.haproxy import RuntimeAPI, ServerState, server_states
 from releases.targets.slot_probe import fetch, probe_slot
 from releases.topology import HealthPaths, SandboxSlotPair
 
@@ -28,9 +28,9 @@ class SandboxSlots:
         self.api = RuntimeAPI(targets.runtime_api)
         self._deploy = deploy  # puts a version on whichever slot is staging
 
-    def _colours(self) -> tuple[str, str]:
+    def _colours(self, states: dict[str, ServerState] | None = None) -> tuple[str, str]:
         """(production colour, staging colour) from the addresses HAProxy routes to."""
-        states = server_states(self.api, self.targets.backend)
+        states = states or server_states(self.api, self.targets.backend)
         by_address = {slot.address: colour for colour, slot in self.targets.slots.items()}
         try:
             production = by_address[f"{states[Pool.STABLE].address}:{states[Pool.STABLE].port}"]
@@ -72,11 +72,29 @@ class SandboxSlots:
         return fetch(self.url(staging), path, timeout)
 
     def swap(self) -> None:
-        production, staging = self._colours()
+        """Exchange the servers' addresses and, with them, their health.
+
+        HAProxy keeps a server's health when its address changes and relearns it only through its
+        checks (`rise 2` at 500 ms). A slot's health belongs to its process, as on App Service,
+        where the swapped-in slot serves at once: without carrying it over, a swap away from a dead
+        production slot left `stable` down for a second, and every user got a 503.
+        """
+        backend = self.targets.backend
+        states = server_states(self.api, backend)
+        production, staging = self._colours(states)
         new_stable = self.targets.slots[staging].address.rsplit(":", 1)
         new_canary = self.targets.slots[production].address.rsplit(":", 1)
-        backend = self.targets.backend
-        self.api.run(
+        output = self.api.run(
             f"set server {backend}/{Pool.STABLE.value} addr {new_stable[0]} port {new_stable[1]}",
             f"set server {backend}/{Pool.CANARY.value} addr {new_canary[0]} port {new_canary[1]}",
+            f"set server {backend}/{Pool.STABLE.value} health {_health(states[Pool.CANARY])}",
+            f"set server {backend}/{Pool.CANARY.value} health {_health(states[Pool.STABLE])}",
         )
+        # Each address change answers with what changed; anything else is a refusal.
+        refusals = [line for line in output.splitlines() if line.strip() and "change" not in line]
+        if refusals:
+            raise VerificationFailed(f"HAProxy refused the swap: {'; '.join(refusals)}")
+
+
+def _health(state: ServerState) -> str:
+    return "up" if state.running else "down"

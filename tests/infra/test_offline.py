@@ -7,6 +7,7 @@ import json
 from pulumi.runtime import rpc
 
 from infra.offline import SECRET, Plan, mask_secrets
+from infra.stack_files import OFFLINE_SECRET_PLACEHOLDER
 
 
 def secret(value: object) -> dict[str, object]:
@@ -16,6 +17,17 @@ def secret(value: object) -> dict[str, object]:
 def test_mask_secrets_replaces_secrets_at_any_depth() -> None:
     value = {"a": secret("s3cret"), "b": [1, {"c": secret({"d": "x"})}], "e": "plain"}
     assert mask_secrets(value) == {"a": SECRET, "b": [1, {"c": SECRET}], "e": "plain"}
+
+
+def test_an_input_secret_for_one_stack_secret_inside_is_shown_with_only_that_masked() -> None:
+    """Pulumi marks a whole input secret when one nested value is (an access restriction holding
+    the origin credential inside `siteConfig`): the rules still see the rest of it."""
+    site_config = secret({"minTlsVersion": "1.2", "headers": {"X-Azure-FDID": [OFFLINE_SECRET_PLACEHOLDER]}})
+    only_a_secret = secret({"value": OFFLINE_SECRET_PLACEHOLDER})
+    assert mask_secrets({"siteConfig": site_config, "properties": only_a_secret}) == {
+        "siteConfig": {"minTlsVersion": "1.2", "headers": {"X-Azure-FDID": [SECRET]}},
+        "properties": SECRET,
+    }
 
 
 def test_plan_document_has_the_documented_shape(plan: Plan) -> None:

@@ -8,6 +8,7 @@ import pulumi
 import pytest
 
 from infra.settings import (
+    ORIGIN_CREDENTIAL_KEY,
     PROTECTED_KEYS,
     SECRET_CONFIG_KEYS,
     SIZING,
@@ -173,7 +174,7 @@ def test_missing_secrets_are_named_and_never_defaulted() -> None:
     pulumi.runtime.set_mocks(_NoMocks(), project="platform", stack="staging")
     with pytest.raises(SettingsError) as raised:
         load_settings()
-    for key in SECRET_CONFIG_KEYS.values():
+    for key in (*SECRET_CONFIG_KEYS.values(), ORIGIN_CREDENTIAL_KEY):
         assert f"platform:{key}" in str(raised.value)
     assert "pulumi config set --secret" in str(raised.value)
 

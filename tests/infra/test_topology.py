@@ -5,6 +5,7 @@ from __future__ import annotations
 from infra.offline import Plan
 from releases.topology import (
     AppServiceSlotPair,
+    AzureMonitorMetrics,
     CloudflareRouter,
     KeyVaultSecretStore,
     KubernetesSlotPair,
@@ -54,3 +55,16 @@ def test_the_release_checks_the_secrets_the_web_app_references() -> None:
     for environment in ("staging", "production"):
         required = tasks.DEFAULTS["releases"][environment]["required_secrets"]["web"]
         assert sorted(required) == sorted(SECRET_APP_SETTINGS)
+
+
+def test_the_web_service_names_the_workspace_its_slots_log_to(plan: Plan) -> None:
+    """The gates judge web's p95 from the slots' HTTP logs: the stack exports the workspace that
+    both slots' diagnostic settings send them to, by the id the query API takes."""
+    metrics = Topology.model_validate(plan.outputs["release_targets"]).service("web").metrics
+    assert isinstance(metrics, AzureMonitorMetrics)
+    assert metrics.log_analytics_workspace_id is not None  # a GUID, as the contract checks
+    workspace = plan.one("azure-native:operationalinsights:Workspace")
+    logs = {setting.name: setting for setting in plan.of_type("azure-native:monitor:DiagnosticSetting")}
+    for slot in ("web-app-diagnostics", "web-staging-diagnostics"):
+        assert logs[slot].inputs["workspaceId"] == f"/offline/{workspace.type}/{workspace.name}"
+        assert logs[slot].inputs["logs"] == [{"categoryGroup": "allLogs", "enabled": True}]

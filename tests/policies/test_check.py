@@ -23,6 +23,7 @@ def test_production_only_rules_do_not_apply_to_staging(plan_of: Callable[[str], 
     assert not_applicable == {
         "postgres-geo-redundant-backup": "production only",
         "postgres-zone-redundant-ha": "production only",
+        "cloudwatch-log-retention-1-year": "production only",
         # The program declares no firewall rule: Postgres has private access only.
         "postgres-no-open-firewall-rule": "no resource of its types",
     }

@@ -8,6 +8,7 @@ program does not declare, a plausible one) and changes one input.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,39 @@ CASES = [
         "DOCKER|ghcr.io/example/platform-web:latest",
     ),
     Case("app-service-http2", "azure-native:web:WebApp", "siteConfig.http20Enabled", False),
+    Case(
+        "app-service-origin-credential",
+        "azure-native:web:WebAppSlot",
+        "siteConfig.ipSecurityRestrictions",
+        # Cloudflare's range alone: every Cloudflare customer's traffic passes.
+        [{"name": "cloudflare-0", "action": "Allow", "ipAddress": "173.245.48.0/20", "priority": 100}],
+    ),
+    Case(
+        "app-service-image-digest",
+        "azure-native:web:WebApp",
+        "siteConfig.linuxFxVersion",
+        "DOCKER|ghcr.io/example/platform-web:1.0.0",
+    ),
+    # Azure network
+    Case(
+        "azure-nsg-deny-by-default",
+        "azure-native:network:NetworkSecurityGroup",
+        "securityRules",
+        [
+            {
+                "name": "allow-all",
+                "priority": 100,
+                "direction": "Inbound",
+                "access": "Allow",
+                "protocol": "*",
+                "sourceAddressPrefix": "*",
+                "sourcePortRange": "*",
+                "destinationAddressPrefix": "*",
+                "destinationPortRange": "*",
+            }
+        ],
+        name="network-app-nsg",
+    ),
     # Postgres, Redis, Key Vault
     Case(
         "postgres-no-public-access",
@@ -172,6 +206,38 @@ CASES = [
     ),
     Case("vpc-flow-logs-all-traffic", "aws:ec2/flowLog:FlowLog", "trafficType", "ACCEPT"),
     Case(
+        "kms-key-policy",
+        "aws:kms/key:Key",
+        "policy",
+        # AWS's default key policy: the whole account, every KMS action.
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "kms:*",
+                        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    ),
+    Case(
+        "cloudwatch-log-retention-1-year",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "retentionInDays",
+        90,
+        name="api-network-flow-logs",
+    ),
+    Case(
+        "eks-network-policy-enforced",
+        "aws:eks/addon:Addon",
+        "configurationValues",
+        '{"enableNetworkPolicy": "false"}',
+    ),
+    Case(
         "vpc-default-security-group-closed",
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
         "ingress",
@@ -225,6 +291,12 @@ CASES = [
         "ghcr.io/example/platform-api:latest",
     ),
     Case(
+        "k8s-image-digest",
+        "kubernetes:apps/v1:Deployment",
+        f"{CONTAINER}.image",
+        "ghcr.io/example/platform-api:1.0.0",
+    ),
+    Case(
         "k8s-no-service-account-token",
         "kubernetes:apps/v1:Deployment",
         f"{POD}.automountServiceAccountToken",
@@ -260,7 +332,13 @@ CASES = [
 ]
 
 # Rules judged on something other than one input: tested below, by hand.
-BY_HAND = {"vpc-flow-logs", "vpc-default-security-group-managed", "stateful-resources-protected"}
+BY_HAND = {
+    "vpc-flow-logs",
+    "vpc-default-security-group-managed",
+    "stateful-resources-protected",
+    "k8s-namespace-default-deny",
+    "cloudflare-origin-credential",
+}
 
 
 def test_every_rule_has_its_cases() -> None:
@@ -383,3 +461,74 @@ def test_stateful_resources_must_be_protected(resources_in: Callable[[str], list
     all_unknown = [dataclasses.replace(r, props=dict.fromkeys(r.props, UNKNOWN)) for r in stateful]
     assert judge(all_unknown) == []
     assert len(judge([dataclasses.replace(r, protect=False) for r in all_unknown])) == len(stateful)
+
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def test_every_namespace_needs_a_default_deny_network_policy(
+    resources_in: Callable[[str], list[Resource]],
+) -> None:
+    rule, stack = BY_ID["k8s-namespace-default-deny"], resources_in("production")
+    namespace = next(r for r in stack if r.type == NAMESPACE)
+
+    def judge(resources: list[Resource]) -> list[Finding]:
+        return rule.judge(resources, Context("production"))
+
+    # Passes as committed: a default deny beside the API's named allows.
+    assert judge(stack) == []
+    # Missing: no NetworkPolicy at all (the scanners' CKV2_K8S_6).
+    missing = judge([r for r in stack if r.type != NETWORK_POLICY])
+    assert [(f.resource, f.unknown) for f in missing] == [(namespace.label, False)]
+    # Bad: the default deny allows everything in, or selects only some pods.
+    allow_all = [
+        with_value(r, "spec.ingress", [{}])
+        if r.type == NETWORK_POLICY and r.name == "api-default-deny"
+        else r
+        for r in stack
+    ]
+    some_pods = [
+        with_value(r, "spec.podSelector", {"matchLabels": {"app": "api"}})
+        if r.name == "api-default-deny"
+        else r
+        for r in stack
+    ]
+    for bad in (allow_all, some_pods):
+        assert [f.resource for f in judge(bad)] == [namespace.label]
+    # Unknown: the namespace's name is unknown in a first preview, but which namespace the policy's
+    # metadata comes from is not (property dependencies), so the link is still judged, and holds.
+    unknown_name = [
+        with_value(r, "metadata.namespace", UNKNOWN) if r.type == NETWORK_POLICY else r for r in stack
+    ]
+    assert judge(unknown_name) == []
+
+
+def test_every_load_balanced_hostname_gets_the_origin_credential(
+    resources_in: Callable[[str], list[Resource]],
+) -> None:
+    rule, stack = BY_ID["cloudflare-origin-credential"], resources_in("production")
+    balancers = sorted(r.label for r in stack if r.type == "cloudflare:index/loadBalancer:LoadBalancer")
+    ruleset = "cloudflare:index/ruleset:Ruleset"
+
+    def judge(resources: list[Resource]) -> list[Finding]:
+        return rule.judge(resources, Context("production"))
+
+    assert judge(stack) == []
+    # Missing: no transform rule adds the credential; every origin then admits any Cloudflare
+    # customer's traffic (or refuses this zone's too).
+    assert sorted(f.resource for f in judge([r for r in stack if r.type != ruleset])) == balancers
+    # Bad: the rule covers the web hostname only, or is disabled.
+    web_only = [
+        with_value(r, "rules[0].expression", '(http.host in {"www.example.com"})') if r.type == ruleset else r
+        for r in stack
+    ]
+    assert [f.resource for f in judge(web_only)] == [
+        "api-traffic-load-balancer (cloudflare:index/loadBalancer:LoadBalancer)"
+    ]
+    disabled = [with_value(r, "rules[0].enabled", False) if r.type == ruleset else r for r in stack]
+    assert sorted(f.resource for f in judge(disabled)) == balancers
+    # Unknown: a value the rule reads cannot be seen; it is reported, never passed.
+    unknown = [with_value(r, "rules", UNKNOWN) if r.type == ruleset else r for r in stack]
+    findings = judge(unknown)
+    assert findings and all(f.unknown for f in findings)

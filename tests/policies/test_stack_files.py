@@ -58,6 +58,13 @@ WEAKENED: dict[str, tuple[str, set[tuple[str, str]]]] = {
         '["203.0.113.0/24", "0.0.0.0/0"]',
         {("eks-endpoint-restricted", "api-cluster-cluster")},
     ),
+    "awsLogRetentionDays": (
+        "90",
+        {
+            ("cloudwatch-log-retention-1-year", "api-network-flow-logs"),
+            ("cloudwatch-log-retention-1-year", "api-cluster-control-plane-logs"),
+        },
+    ),
 }
 
 

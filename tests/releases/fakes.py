@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
 from releases.errors import Refused, TargetUnavailable
 from releases.model import Pool, PoolSample, SlotHealth, Weights
-from releases.targets.base import Backup, Targets
+from releases.targets.base import NO_EVIDENCE, Backup, MetricsUnavailableError, PoolEvidence, Targets
 
 
 @dataclass
@@ -88,14 +89,34 @@ class FakeSlots:
 
 @dataclass
 class FakeMetrics:
-    """Per-pool samples; by default plenty of clean traffic."""
+    """Per-pool traffic *per second* of the engine's clock, complete up to the moment asked (no
+    ingestion delay): by default plenty of clean, fast traffic. Every request takes the sample's
+    `p95_seconds` (a histogram with that one bound)."""
 
     samples: dict[Pool, PoolSample] = field(
         default_factory=lambda: {pool: PoolSample(requests=1000, errors=0, p95_seconds=0.05) for pool in Pool}
     )
+    delay_seconds: float = 0.0
+    unavailable: str | None = None  # the error every question gets, as an unreachable source
 
-    def sample(self, pool: Pool, window_seconds: float) -> PoolSample:
-        return self.samples[pool]
+    def align(self, start: float) -> float:
+        return start
+
+    def complete_until(self, pool: Pool, now: float) -> float | None:
+        if self.unavailable is not None:
+            raise MetricsUnavailableError(self.unavailable)
+        return now
+
+    def evidence(self, pool: Pool, start: float, end: float) -> PoolEvidence:
+        if self.unavailable is not None:
+            raise MetricsUnavailableError(self.unavailable)
+        rate, seconds = self.samples[pool], end - start
+        requests = rate.requests * seconds
+        latency = () if rate.p95_seconds is None else ((rate.p95_seconds, requests), (math.inf, requests))
+        return PoolEvidence(requests, rate.errors * seconds, latency)
+
+    def unattributed(self, start: float, end: float) -> PoolEvidence:
+        return NO_EVIDENCE
 
 
 @dataclass

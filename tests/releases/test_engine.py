@@ -19,7 +19,7 @@ from tests.state_stores import twin
 
 SETTINGS = EnvironmentSettings(
     health=HealthGate(consecutive=3, interval_seconds=1, timeout_seconds=10),
-    analysis=AnalysisGate(bake_seconds=30, interval_seconds=10, window_seconds=30, min_requests=100),
+    analysis=AnalysisGate(bake_seconds=30, interval_seconds=10, min_requests=100),
     verify_seconds=20,
 )
 BAD = PoolSample(requests=1000, errors=200, p95_seconds=0.05)
@@ -241,3 +241,33 @@ def test_a_lock_whose_holder_died_is_taken_over(world: FakeWorld, journal: Journ
     assert world.router.weights == Weights(0.9, 0.1)
     notes = [event for event in journal.events() if event.action == Note.LOCK_TAKEN_OVER]
     assert len(notes) == 1 and notes[0].detail["live"] is False
+
+
+def test_a_dry_run_of_auto_shows_the_whole_walk(world: FakeWorld, journal: Journal) -> None:
+    results = engine_for(world, journal).auto("2.0.0", dry_run=True)
+    assert [[a.step for a in r.actions] for r in results] == [
+        [Step.PREFLIGHT, Step.DEPLOY, Step.HEALTH, Step.WEIGHTS, Step.BAKE],
+        [Step.HEALTH, Step.WEIGHTS, Step.BAKE],
+        [Step.HEALTH, Step.PROMOTE, Step.VERIFY],
+    ]
+    assert world.router.writes == [] and world.slots.deploys == [] and journal.releases() == []
+
+
+def test_a_dry_run_reports_the_refusals_of_the_real_command(
+    world: FakeWorld, journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = engine_for(world, journal)
+    with pytest.raises(Refused, match="no canary step has run"):
+        engine.release(100, "2.0.0", dry_run=True)
+    del world.secrets.values["DATABASE_URL"]
+    settings = SETTINGS.model_copy(update={"required_secrets": {"web": ("DATABASE_URL",)}})
+    with pytest.raises(Refused, match="DATABASE_URL"):
+        engine_for(world, journal, settings).release(10, "2.0.0", dry_run=True)
+    holder = ReleaseLock(Journal(twin(journal.store), operator="bob"), "sandbox", "web", 60)
+    parent = identity_of(os.getppid())
+    assert parent is not None
+    holder.process = parent
+    holder.acquire()
+    with pytest.raises(Refused, match=r"lock held by bob .*the real command would be refused"):
+        engine.release(10, "2.0.0", dry_run=True)
+    assert world.router.writes == [] and world.slots.deploys == []

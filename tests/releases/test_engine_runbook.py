@@ -167,27 +167,50 @@ def test_a_migration_without_a_configured_command_is_bad_input(world: FakeWorld,
     assert world.database.backups == [] and journal.releases() == []
 
 
-def test_an_irreversible_migration_holds_instead_of_rolling_back(world: FakeWorld, journal: Journal) -> None:
+def test_an_irreversible_migration_holds_a_failed_promotion_instead_of_rolling_back(
+    world: FakeWorld, journal: Journal
+) -> None:
     engine = engine_for(world, journal)
-    world.metrics.samples[Pool.CANARY] = BAD
+    engine.release(50, "2.0.0", migration=Migration.IRREVERSIBLE)
+    world.metrics.samples[Pool.STABLE] = BAD  # the new production misbehaves after the swap
     with pytest.raises(GateFailed, match=r"NOT rolled back: 2\.0\.0 ran an irreversible migration") as held:
-        engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+        engine.release(100)
     assert "pg_restore --clean /backups/before-" in str(held.value)  # the restore procedure
-    assert world.router.weights.matches(Weights.canary_percent(10))  # traffic unchanged
+    assert world.slots.production.version == "2.0.0" and world.slots.swaps == 1  # traffic unchanged
     record = journal.latest_release("sandbox", "web")
     assert record is not None and record.in_flight
 
 
-def test_a_manual_rollback_past_an_irreversible_migration_needs_the_operator_to_say_so(
+def test_at_a_canary_step_an_irreversible_migration_still_rolls_back(
+    world: FakeWorld, journal: Journal
+) -> None:
+    """1.0.0 already serves 90% of users on the migrated schema: moving the canary's 10% back to
+    it is safe, and needs no restore."""
+    engine = engine_for(world, journal)
+    world.metrics.samples[Pool.CANARY] = BAD
+    with pytest.raises(GateFailed, match=r"Rolled back: production serves 1\.0\.0"):
+        engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+    assert world.router.weights.matches(Weights.all_stable())
+
+
+def test_a_manual_rollback_past_an_irreversible_migration_after_promotion_needs_the_operator_to_say_so(
     world: FakeWorld, journal: Journal
 ) -> None:
     engine = engine_for(world, journal)
     engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+    engine.release(100)
     with pytest.raises(Refused, match="Restore the database first") as refused:
         engine.rollback()
     assert "pg_restore --clean" in str(refused.value)
-    assert world.router.weights.matches(Weights.canary_percent(10))
+    assert world.slots.production.version == "2.0.0"
     engine.rollback(past_migration=True)
+    assert world.slots.production.version == "1.0.0"
+
+
+def test_a_manual_rollback_at_a_canary_step_needs_no_restore(world: FakeWorld, journal: Journal) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0", migration=Migration.IRREVERSIBLE)
+    engine.rollback()
     assert world.router.weights.matches(Weights.all_stable())
 
 
@@ -205,3 +228,52 @@ def test_a_migration_requires_its_database_url_in_the_store(world: FakeWorld, jo
         engine_for(world, journal, settings).release(10, "2.0.0", migration=Migration.REVERSIBLE)
     assert world.database.backups == [] and journal.releases() == []
     assert_nothing_moved(world)
+
+
+# A migration that prints its connection in another form than the URL it was given: libpq's
+# keyword/value DSN (as psycopg's `conninfo` shows it), the password on its own, and another
+# secret of the store it happens to know.
+PRINTS_ITS_DSN = (
+    sys.executable,
+    "-c",
+    "import os, sys; from urllib.parse import urlsplit; u = urlsplit(os.environ['DATABASE_URL']);"
+    " print(f'dsn: host={u.hostname} user={u.username} password={u.password} dbname=app');"
+    " print('password:', u.password); print('session', os.environ['SESSION_SECRET']);"
+    " sys.exit(int(os.environ.get('EXIT', '0')))",
+)
+
+
+@pytest.mark.parametrize("exit_status", [0, 3])
+def test_a_migration_printing_its_dsn_leaks_no_secret(
+    world: FakeWorld, journal: Journal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_status: int
+) -> None:
+    world.secrets.values["DATABASE_URL"] = "postgresql://app:Pl4nted-pw@db:5432/app"
+    monkeypatch.setenv("SESSION_SECRET", "s3ssion-value")  # the command learns it from elsewhere
+    monkeypatch.setenv("EXIT", str(exit_status))
+    clock = FakeClock()
+    engine = Engine("sandbox", "web", world.targets, with_migrations(Migrations(command=PRINTS_ITS_DSN)),
+                    journal, clock=clock, sleep=clock.sleep, reports_dir=tmp_path / "reports")  # fmt: skip
+
+    shown = ""
+    try:
+        engine.release(10, "2.0.0", migration=Migration.REVERSIBLE)
+    except GateFailed as error:
+        shown = str(error)
+    engine.rollback()
+
+    assert bool(shown) == bool(exit_status)
+    recorded = ",".join(json.dumps(event.detail) for event in journal.events())
+    logs = "".join(path.read_text() for path in (tmp_path / "reports").iterdir())
+    assert "host=db user=app password=[secret] dbname=app" in recorded  # shown, and masked
+    for text in (shown, recorded, logs):
+        assert "Pl4nted-pw" not in text and "s3ssion-value" not in text
+
+
+def test_a_smoke_command_printing_a_secret_leaks_it_nowhere(world: FakeWorld, journal: Journal) -> None:
+    command = (sys.executable, "-c", "import sys; print('token=s3ssion-value rejected'); sys.exit(1)")
+    settings = RUNBOOK.model_copy(update={"smoke": SmokeTests(command=command)})
+    with pytest.raises(GateFailed, match="smoke command failed") as failed:
+        engine_for(world, journal, settings).release(10, "2.0.0")
+    recorded = ",".join(json.dumps(event.detail) for event in journal.events())
+    for text in (str(failed.value), recorded):
+        assert "s3ssion-value" not in text and "[secret] rejected" in text

@@ -24,13 +24,14 @@ from releases.model import HoldReason, Outcome, Pool, PoolSample, ReleaseState, 
 from releases.plan import Step
 from releases.process_identity import ProcessIdentity, boot_id
 from releases.settings import AnalysisGate, EnvironmentSettings, HealthGate
+from releases.targets.base import PoolEvidence
 from tests.releases.fakes import FakeClock, FakeMetrics, FakeWorld
 from tests.state_stores import execute, twin
 from tests.state_stores import rows as store_rows
 
 SETTINGS = EnvironmentSettings(
     health=HealthGate(consecutive=3, interval_seconds=1, timeout_seconds=10),
-    analysis=AnalysisGate(bake_seconds=30, interval_seconds=10, window_seconds=30, min_requests=100),
+    analysis=AnalysisGate(bake_seconds=30, interval_seconds=10, min_requests=100),
     verify_seconds=20,
 )
 # Another process on this machine: a takeover by it fences this one.
@@ -66,12 +67,12 @@ class DuringBake(FakeMetrics):
     at: int = 1
     calls: int = 0
 
-    def sample(self, pool: Pool, window_seconds: float) -> PoolSample:
+    def evidence(self, pool: Pool, start: float, end: float) -> PoolEvidence:
         if pool is Pool.CANARY:
             self.calls += 1
             if self.calls == self.at:
                 self.then()
-        return super().sample(pool, window_seconds)
+        return super().evidence(pool, start, end)
 
 
 def rollback_from_another_process(

@@ -160,3 +160,44 @@ def test_the_webhook_url_comes_from_the_environment_and_is_never_shown(
     with pytest.raises(BadInput, match=r"^RELEASE_WEBHOOK_URL must be an http\(s\) URL") as raised:
         load_release_settings({}, tmp_path)
     assert TOKEN_PATH not in str(raised.value)
+
+
+def test_a_malformed_webhook_url_never_stops_a_rollback_after_the_swap(journal: Journal) -> None:
+    """`http://host:abc/...` makes httpx raise InvalidURL, which is not an HTTPError: it must not
+    escape into the engine and leave the rollback between the weights and the swap back."""
+    world = FakeWorld()
+    engine = engine_for(world, journal, Recorder())
+    engine.release(10, "2.0.0")
+    engine.release(100)
+    engine.notifier = Webhook(f"http://hooks.example.invalid:abc{TOKEN_PATH}", timeout_seconds=1)
+
+    result = engine.rollback()
+
+    record = journal.latest_release("sandbox", "web")
+    assert result.executed and record is not None and record.outcome is Outcome.ROLLED_BACK
+    assert world.slots.production.version == "1.0.0"  # swapped back
+    assert world.router.weights.matches(Weights.all_stable())
+    failures = [e for e in journal.events(record.id) if e.kind == "note" and e.action == "notify"]
+    assert failures and {e.detail["failed"] for e in failures} == {
+        "the webhook could not be reached (InvalidURL)"
+    }
+    assert not any(TOKEN_PATH in json.dumps(e.detail) for e in failures)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://hooks.example.invalid:abc{TOKEN_PATH}",
+        f"https://hooks.example.invalid:70000{TOKEN_PATH}",
+        f"https://{TOKEN_PATH}",
+        f"https://hooks.example .invalid{TOKEN_PATH}",
+    ],
+)
+def test_a_malformed_webhook_url_is_bad_input_naming_the_variable_not_the_value(
+    url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RELEASE_WEBHOOK_URL", url)
+    with pytest.raises(BadInput, match=r"^RELEASE_WEBHOOK_URL ") as raised:
+        load_release_settings({}, tmp_path)
+    assert raised.value.exit_code == 2
+    assert TOKEN_PATH not in str(raised.value) and "abc" not in str(raised.value)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import stat
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
+import psutil
 
 from releases.model import Pool, Weights
 from releases.sandbox import processes
 from releases.sandbox.environment import Sandbox
+from releases.sandbox.state import INITIAL_PRODUCTION
 from releases.targets.haproxy import HAProxyRouter, RuntimeAPI
 from releases.targets.sandbox_slots import SandboxSlots
 from releases.topology import HAProxyRouter as HAProxyTarget
 from releases.topology import SandboxSlotPair
 from tests.releases.sandbox_helpers import needs_sandbox_programs
+from tests.releases.test_state_files import modes
 
 pytestmark = needs_sandbox_programs
 
@@ -32,14 +36,18 @@ def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
         production, staging = slots.probe()
         assert (production.version, staging.version) == ("1.0.0", "1.0.0")
 
-        sandbox.deploy("web", "2.0.0", error_rate=1.0)
+        digest = "sha256:" + "ab" * 32
+        sandbox.deploy("web", f"2.0.0@{digest}", error_rate=1.0)  # a release pinned by digest
         production_before, staging_after = slots.probe()
         assert staging_after.version == "2.0.0" and production_before.version == "1.0.0"
+        assert httpx.get(f"{slots.url(staging=True)}/health", timeout=5).json()["image_digest"] == digest
 
         slots.swap()
         production, staging = slots.probe()
         assert (production.version, staging.version) == ("2.0.0", "1.0.0")
-        response = httpx.get(sandbox.public_url("web") + "/", timeout=5)  # all traffic on stable: 2.0.0
+        response = httpx.get(
+            sandbox.public_url("web") + "/", headers=sandbox.origin_headers(), timeout=5
+        )  # all traffic on stable: 2.0.0
         assert response.headers["x-app-version"] == "2.0.0"
         assert response.status_code == 500 and response.headers["x-fault-injected"] == "true"
         # Nothing restarted for the swap: the same processes, except the redeployed staging slot.
@@ -59,6 +67,31 @@ def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
     assert not (tmp_path / "sandbox").exists()
 
 
+def test_a_swap_away_from_a_dead_slot_serves_at_once(tmp_path: Path) -> None:
+    """The slots' health moves with their addresses: right after the swap, `stable` (now the live
+    slot) is up and `canary` (now the dead one) is down, with no 503s while HAProxy's checks
+    relearn what the swap already knows."""
+    sandbox = Sandbox(tmp_path / "sandbox")
+    state = sandbox.up().state
+    try:
+        web = sandbox.topology().service("web")
+        assert isinstance(web.slots, SandboxSlotPair) and isinstance(web.router, HAProxyTarget)
+        slots = SandboxSlots(web.slots, web.health, deploy=lambda v: sandbox.deploy("web", v))
+        router = HAProxyRouter(RuntimeAPI(web.router.runtime_api), "web")
+        sandbox.deploy("web", "2.0.0")
+        psutil.Process(state.processes[f"web-{INITIAL_PRODUCTION}"].pid).kill()
+        deadline = time.monotonic() + 15
+        while router.pool_up(Pool.STABLE) or not router.pool_up(Pool.CANARY):
+            assert time.monotonic() < deadline, "HAProxy never marked the dead slot down"
+            time.sleep(0.1)
+        slots.swap()
+        assert router.pool_up(Pool.STABLE) and not router.pool_up(Pool.CANARY)
+        response = httpx.get(sandbox.public_url("web") + "/", headers=sandbox.origin_headers(), timeout=5)
+        assert response.status_code == 200 and response.headers["x-app-version"] == "2.0.0"
+    finally:
+        sandbox.down()
+
+
 def test_router_sends_each_pool_its_weight(tmp_path: Path) -> None:
     """The observed canary share is the configured one (what the rehearsal's share target needs)."""
     sandbox = Sandbox(tmp_path / "sandbox")
@@ -73,7 +106,7 @@ def test_router_sends_each_pool_its_weight(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the canary slot never came up in HAProxy"
             time.sleep(0.1)
         observed = {}
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=5, headers=sandbox.origin_headers()) as client:
             for percent in (10, 50):
                 router.write_weights(Weights.canary_percent(percent))
                 versions = Counter(
@@ -83,3 +116,42 @@ def test_router_sends_each_pool_its_weight(tmp_path: Path) -> None:
     finally:
         sandbox.down()
     assert all(abs(share - percent) <= 1 for percent, share in observed.items()), observed
+
+
+def test_haproxy_refuses_requests_without_the_origin_credential(tmp_path: Path) -> None:
+    """The sandbox shows the cloud's origin lock: only requests carrying the credential that
+    Cloudflare's rule adds (X-Azure-FDID) get past the router; anything else is refused with 403."""
+    sandbox = Sandbox(tmp_path / "sandbox")
+    sandbox.up()
+    try:
+        url = sandbox.public_url("web") + "/"
+        (header, credential), *_ = sandbox.origin_headers().items()
+        assert header == "X-Azure-FDID"
+        assert httpx.get(url, timeout=5).status_code == 403
+        assert (
+            httpx.get(url, headers={header: "00000000-0000-0000-0000-000000000000"}, timeout=5).status_code
+            == 403
+        )
+        allowed = httpx.get(url, headers={header: credential}, timeout=5)
+        assert allowed.status_code == 200 and allowed.headers["x-app-version"] == "1.0.0"
+    finally:
+        sandbox.down()
+
+
+def test_the_sandbox_keeps_its_files_private_and_its_runtime_api_on_a_unix_socket(tmp_path: Path) -> None:
+    """Everything under the sandbox's directory is 0700/0600 (configs, state, topology, logs,
+    Prometheus' data), and HAProxy's admin-level runtime API is a 0600 unix socket, not a TCP port."""
+    sandbox = Sandbox(tmp_path / "sandbox")
+    state = sandbox.up().state
+    try:
+        socket_path = Path(state.runtime_api_socket)
+        assert stat.S_ISSOCK(socket_path.stat().st_mode)
+        assert stat.filemode(socket_path.stat().st_mode) == "srw-------"
+        assert HAProxyRouter(RuntimeAPI(str(socket_path)), "web").read_weights() == Weights.all_stable()
+        config = (tmp_path / "sandbox" / "haproxy.cfg").read_text()
+        assert f"stats socket {socket_path} mode 600 level admin" in config and "ipv4@" not in config
+        for name, mode in modes(tmp_path / "sandbox").items():
+            expected = {"d": "drwx------", "s": "srw-------"}.get(mode[0], "-rw-------")
+            assert mode == expected, name
+    finally:
+        sandbox.down()

@@ -17,7 +17,7 @@ LAYOUT = Layout(Path("/srv/sandbox"))
 
 def _state() -> SandboxState:
     return SandboxState(
-        runtime_api_port=9001,
+        runtime_api_socket="/srv/sandbox/haproxy.sock",
         haproxy_metrics_port=9002,
         prometheus_port=9003,
         postgres_port=9004,
@@ -61,4 +61,16 @@ def test_a_malformed_topology_names_the_field(tmp_path: Path) -> None:
     path = tmp_path / "topology.json"
     path.write_text(json.dumps(document))
     with pytest.raises(BadInput, match=r"services\.web\.router\.haproxy\.runtime_api"):
+        load_topology(path)
+
+
+def test_the_runtime_api_is_a_unix_socket_not_a_tcp_port(tmp_path: Path) -> None:
+    """HAProxy's admin-level runtime API changes where traffic goes: the contract takes the path of
+    its 0600 unix socket, and refuses a host:port any local process could connect to."""
+    document = json.loads(topology(_state(), LAYOUT).model_dump_json())
+    assert document["services"]["web"]["router"]["runtime_api"] == "/srv/sandbox/haproxy.sock"
+    document["services"]["web"]["slots"]["runtime_api"] = "127.0.0.1:9001"
+    path = tmp_path / "topology.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(BadInput, match=r"services\.web\.slots\.sandbox\.runtime_api"):
         load_topology(path)

@@ -91,3 +91,34 @@ def test_the_cni_role_is_for_the_aws_node_service_account_only(plan: Plan) -> No
     addon = plan.one("aws:eks/addon:Addon")
     assert addon.inputs["addonName"] == "vpc-cni"
     assert addon.inputs["serviceAccountRoleArn"].endswith("api-nodes-vpc-cni-role")
+
+
+def test_the_secrets_key_has_an_explicit_policy_for_its_administrators_and_the_cluster(plan: Plan) -> None:
+    policy = json.loads(plan.one("aws:kms/key:Key").inputs["policy"])
+    grants = {statement["Sid"]: statement for statement in policy["Statement"]}
+    admin, cluster = "arn:aws:iam::123456789012:role/platform-admin", f"platform-{plan.stack}-eks-cluster"
+    assert grants["KeyAdministration"]["Principal"] == {"AWS": [admin]}
+    assert not any(
+        action in ("kms:Encrypt", "kms:Decrypt") for action in grants["KeyAdministration"]["Action"]
+    )
+    assert grants["EksSecretsEncryption"]["Principal"] == {
+        "AWS": [f"arn:aws:iam::123456789012:role/{cluster}"]
+    }
+    # Nothing broader: no account root, no wildcard principal, no kms:*.
+    principals = [arn for statement in policy["Statement"] for arn in statement["Principal"]["AWS"]]
+    assert set(principals) == {admin, f"arn:aws:iam::123456789012:role/{cluster}"}
+    assert "kms:*" not in json.dumps(policy)
+    # The role it names is the control plane's, created under that name.
+    role = plan.one("aws:iam/role:Role", "api-cluster-role")
+    assert role.inputs["name"] == cluster
+    assert plan.one(CLUSTER).inputs["roleArn"].endswith("api-cluster-role")
+
+
+def test_audit_and_flow_logs_are_kept_a_year(plan: Plan) -> None:
+    for name in ("api-cluster-control-plane-logs", "api-network-flow-logs"):
+        assert plan.one("aws:cloudwatch/logGroup:LogGroup", name).inputs["retentionInDays"] == 365
+
+
+def test_the_vpc_cni_enforces_network_policies(plan: Plan) -> None:
+    addon = plan.one("aws:eks/addon:Addon", "api-nodes-vpc-cni")
+    assert json.loads(addon.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}

@@ -74,6 +74,20 @@ def test_only_cloudflare_ranges_may_reach_either_slot(plan: Plan) -> None:
         assert resource.inputs["siteConfig"]["scmIpSecurityRestrictionsUseMain"] is False
 
 
+def test_a_cloudflare_range_admits_only_requests_carrying_the_origin_credential(plan: Plan) -> None:
+    """Cloudflare's ranges are every Cloudflare customer's: each allow rule also requires the
+    header this zone's transform rule adds (shown masked: it is a Pulumi secret)."""
+    for resource in slots(plan):
+        for rule in resource.inputs["siteConfig"]["ipSecurityRestrictions"]:
+            assert rule["headers"] == {"X-Azure-FDID": ["[secret]"]}, rule["name"]
+
+
+def test_both_slots_start_from_an_image_pinned_by_digest(plan: Plan) -> None:
+    for resource in slots(plan):
+        image = resource.inputs["siteConfig"]["linuxFxVersion"]
+        assert image.startswith("DOCKER|ghcr.io/example/platform-web:1.0.0@sha256:")
+
+
 def test_slots_are_configured_alike(plan: Plan) -> None:
     production, staging = (dict(resource.inputs) for resource in slots(plan))
     staging.pop("slot")

@@ -42,7 +42,8 @@ def test_monitor_checks_https_health_expecting_200_with_the_host(plan: Plan, ser
     )
     assert monitor.inputs["type"] == "https" and monitor.inputs["path"] == "/health"
     assert monitor.inputs["expectedCodes"] == "200" and monitor.inputs["allowInsecure"] is False
-    assert monitor.inputs["header"] == {"Host": [hostname(plan, service)]}
+    # Health checks skip the zone's transform rules, so the monitor sends the origin credential.
+    assert monitor.inputs["header"] == {"Host": [hostname(plan, service)], "X-Azure-FDID": ["[secret]"]}
 
 
 def test_every_pool_has_the_monitor_and_one_origin_with_the_host_it_answers_to(plan: Plan) -> None:
@@ -64,3 +65,13 @@ def test_web_pools_point_at_the_slots_and_api_pools_at_the_services(plan: Plan) 
     assert address("web-traffic-canary") == f"platform-{plan.stack}-web-staging.azurewebsites.net"
     assert address("api-traffic-stable").startswith("api-active-")
     assert address("api-traffic-canary").startswith("api-preview-")
+
+
+def test_a_zone_rule_adds_the_origin_credential_for_every_released_hostname(plan: Plan) -> None:
+    ruleset = plan.one("cloudflare:index/ruleset:Ruleset")
+    assert (ruleset.inputs["kind"], ruleset.inputs["phase"]) == ("zone", "http_request_late_transform")
+    (rule,) = ruleset.inputs["rules"]
+    assert rule["action"] == "rewrite" and rule["enabled"] is True
+    assert rule["actionParameters"]["headers"] == {"X-Azure-FDID": {"operation": "set", "value": "[secret]"}}
+    for service in ("web", "api"):
+        assert f'"{hostname(plan, service)}"' in rule["expression"]

@@ -103,3 +103,42 @@ def test_the_provider_authenticates_with_short_lived_tokens(plan: Plan) -> None:
     user = kubeconfig["users"][0]["user"]
     assert user["exec"]["command"] == "aws" and user["exec"]["args"][:2] == ["eks", "get-token"]
     assert "token" not in user and "client-key-data" not in user
+
+
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def test_the_namespace_denies_by_default_and_allows_what_the_api_needs(plan: Plan) -> None:
+    policies = {p.inputs["metadata"]["name"]: p.inputs for p in plan.of_type(NETWORK_POLICY)}
+    assert {p["metadata"]["namespace"] for p in policies.values()} == {"api"}
+    assert policies["default-deny"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    vpc = "10.50.0.0/16" if plan.stack == "production" else "10.40.0.0/16"
+    ingress = policies["allow-from-load-balancer"]["spec"]["ingress"][0]
+    sources = [entry["ipBlock"]["cidr"] for entry in ingress["from"]]
+    assert sources[0] == vpc and all(ipaddress.ip_network(cidr).version == 4 for cidr in sources)
+    assert ingress["ports"] == [{"protocol": "TCP", "port": "http"}]
+    dns = policies["allow-dns"]["spec"]["egress"][0]
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert sorted(port["protocol"] for port in dns["ports"]) == ["TCP", "UDP"]
+    datastores = policies["allow-to-datastores"]["spec"]["egress"][0]
+    assert datastores["to"] == [{"ipBlock": {"cidr": vpc}}]
+    assert sorted(port["port"] for port in datastores["ports"]) == [5432, 6379]
+
+
+@pytest.mark.parametrize("colour", COLOURS)
+def test_images_are_pinned_by_digest(plan: Plan, colour: str) -> None:
+    image = container(plan, colour)["image"]
+    assert (
+        image.startswith("ghcr.io/example/platform-api:1.0.0@sha256:") and len(image.rsplit(":", 1)[1]) == 64
+    )
+
+
+@pytest.mark.parametrize("colour", COLOURS)
+def test_pods_receive_the_origin_credential_from_a_secret(plan: Plan, colour: str) -> None:
+    env = {variable["name"]: variable for variable in container(plan, colour)["env"]}
+    assert env["ORIGIN_CREDENTIAL_HEADER"]["value"] == "X-Azure-FDID"
+    assert env["ORIGIN_CREDENTIAL"]["valueFrom"] == {
+        "secretKeyRef": {"name": "origin-credential", "key": "credential"}
+    }
+    secret = plan.one("kubernetes:core/v1:Secret", "api-origin-credential")
+    assert secret.inputs["stringData"] == "[secret]"

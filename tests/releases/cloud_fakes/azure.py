@@ -1,8 +1,9 @@
 """Azure as the web service's cloud: an Entra token endpoint, ARM's web app configuration, slot
 settings, Key Vault reference status and `slotsswap` (a long-running operation), Azure Monitor's
-metrics batch API, Key Vault's secrets (behind its authentication challenge), a Postgres Flexible
-Server's on-demand backups (a long-running operation), and the two slots themselves answering
-their health paths with the version their image carries.
+metrics batch API (with its ingestion delay), Log Analytics' query API over the slots' HTTP logs,
+Key Vault's secrets (behind its authentication challenge), a Postgres Flexible Server's on-demand
+backups (a long-running operation), and the two slots themselves answering their health paths
+with the version their image carries.
 
 State is linked the way the platform links it: setting the staging slot's image restarts that
 slot (not ready for `restart_seconds`, then serving the new tag); a swap exchanges what the two
@@ -12,10 +13,14 @@ slots run; metrics come from whatever version each slot serves (`bad_versions` a
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import trustme
 from werkzeug import Request
@@ -33,6 +38,73 @@ SLOT = "staging"
 REPOSITORY = "registry.example.com/web"
 SERVER = "pg-platform-staging"
 DATABASE_URL = "postgresql://app:vault-held-password-93b1@pg.internal:5432/app"  # a secret too
+WORKSPACE = "00000000-0000-0000-0000-0000000000cc"  # the Log Analytics workspace (its customerId)
+LOG_TICK_SECONDS = 0.1  # HTTP log rows are grouped by this much time
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class HttpLogGroup:
+    """AppServiceHTTPLogs rows of one slot in one tick: same time, same time taken."""
+
+    time_generated: float
+    resource_id: str  # _ResourceId, lower-case as Log Analytics stores it
+    ok: int  # ScStatus 200
+    errors: int  # ScStatus 500
+    time_taken_ms: int
+
+
+SUMMARY = re.compile(r"(\w+)\s*=\s*(count\(\)|countif\((\w+)\s*(<=|>=)\s*(\d+)\))")
+RESOURCE = re.compile(r"_ResourceId =~ '((?:[^'\\]|\\.)*)'")
+WINDOW = re.compile(r"TimeGenerated >= datetime\(([^)]+)\) and TimeGenerated < datetime\(([^)]+)\)")
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _evaluate_http_logs(
+    query: str, timespan: str | None, logs: list[HttpLogGroup], visible_before: float
+) -> tuple[list[dict[str, str]], list[int]]:
+    """The subset of KQL the gates send: `AppServiceHTTPLogs | where _ResourceId =~ '...' | where
+    TimeGenerated >= datetime(..) and TimeGenerated < datetime(..) | summarize name = count(),
+    name = countif(Column <= N), ...`; anything else is a syntax error."""
+    resource, window = RESOURCE.search(query), WINDOW.search(query)
+    if (
+        not query.startswith("AppServiceHTTPLogs")
+        or resource is None
+        or window is None
+        or "summarize" not in query
+    ):
+        raise ValueError(f"this fake answers the gates' query shape only, not {query!r}")
+    start, end = _epoch(window[1]), _epoch(window[2])
+    if timespan:  # the API's own timespan restricts the query further
+        span_start, span_end = (_epoch(part) for part in timespan.split("/"))
+        start, end = max(start, span_start), min(end, span_end)
+    rows = [
+        log for log in logs
+        if log.resource_id == resource[1].lower() and start <= log.time_generated < end
+        and log.time_generated < visible_before
+    ]  # fmt: skip
+    columns, values = [], []
+    for name, expression, column, operator, number in SUMMARY.findall(query.split("summarize", 1)[1]):
+        total = 0
+        for log in rows:
+            if expression == "count()":
+                total += log.ok + log.errors
+            elif column == "ScStatus" and operator == ">=":
+                threshold = int(number)
+                total += (log.errors if threshold <= 500 else 0) + (log.ok if threshold <= 200 else 0)
+            elif column == "TimeTaken" and operator == "<=":
+                total += (log.ok + log.errors) if log.time_taken_ms <= int(number) else 0
+            else:
+                raise ValueError(f"unsupported condition {expression}")
+        columns.append({"name": name, "type": "long"})
+        values.append(total)
+    return columns, values
 
 
 class Slot:
@@ -61,6 +133,21 @@ class FakeAzure(FakeAPI):
         }  # fmt: skip
         self.backups: dict[str, str | None] = {}  # on-demand backup -> completed time (None: running)
         self.backup_error: str | None = None  # the error ARM answers a backup request with
+        # The error a backup's status monitor reports once it ran (accepted with 202, then Failed).
+        self.backup_async_failure: str | None = None
+        self.backup_operations: dict[str, tuple[str, int]] = {}  # operation -> (backup, polls left)
+        # What every time-dependent answer is judged by (a test may move it).
+        self.clock: Callable[[], float] = time.time
+        # Azure Monitor: minutes are complete this long after they end; until then zero or missing.
+        self.ingestion_delay_seconds = 0.0
+        self.late_minutes = "zero"
+        self.metric_queries: list[tuple[datetime, datetime]] = []
+        # Log Analytics: the slots' HTTP logs, grouped by second, visible after the delay.
+        self.logs_per_second = 200.0
+        self.logs_ingestion_delay_seconds = 0.5
+        self.http_logs: list[HttpLogGroup] = []
+        self.log_queries: list[str] = []
+        self._logged_until = float(math.floor(time.time()))
         self._ids = itertools.count(1)
         site = self.site_id
         slot = rf"{site}/slots/{SLOT}"
@@ -75,11 +162,13 @@ class FakeAzure(FakeAPI):
         self.route("POST", rf"{slot}/slotsswap", self._swap)
         self.route("GET", r"/operations/(?P<id>\d+)", self._operation)
         self.route("POST", rf"/subscriptions/{SUBSCRIPTION}/metrics:getBatch", self._metrics)
+        self.route("POST", r"/v1/workspaces/(?P<workspace>[0-9a-f-]+)/query", self._query_logs)
         server = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
                   f"Microsoft.DBforPostgreSQL/flexibleServers/{SERVER}")  # fmt: skip
         self.route("PUT", rf"{server}/backups/(?P<name>[\w-]+)", self._start_backup)
         self.route("GET", rf"{server}/backups/(?P<name>[\w-]+)", self._backup)
-        self.route("GET", r"/backupoperations/(?P<name>[\w-]+)", self._backup_operation)
+        self.route("GET", r"/azureAsyncOperation/(?P<operation>[\w-]+)", self._backup_status)
+        self.route("GET", r"/operationResults/(?P<operation>[\w-]+)", self._backup_result)
         self.route("GET", r"/secrets", self._secrets)
         self.route("GET", r"/secrets/(?P<name>[\w-]+)/?", self._secret)
         self.route("GET", r"/apps/(?P<slot>\w+)/health", self._health)
@@ -139,6 +228,7 @@ class FakeAzure(FakeAPI):
         prefix = f"DOCKER|{REPOSITORY}:"
         if not image.startswith(prefix):
             return 400, {"error": {"code": "BadRequest", "message": f"unexpected image {image}"}}
+        self._log_until(self.clock())  # what was served until now, by the version serving it
         self.slots[SLOT].tag = image.removeprefix(prefix)
         self.slots[SLOT].ready_at = time.monotonic() + self.restart_seconds  # the slot restarts
         return self._get_config(request, match)
@@ -187,6 +277,7 @@ class FakeAzure(FakeAPI):
             self.operations[match["id"]] = left - 1
             return 202, None, {"Location": f"{self.url}{request.full_path}", "Retry-After": "1"}
         if left == 0:  # completes exactly once: the slots exchange what they run, warm
+            self._log_until(self.clock())
             self.slots["production"], self.slots[SLOT] = self.slots[SLOT], self.slots["production"]
             self.operations[match["id"]] = -1
         return 200, None
@@ -194,18 +285,51 @@ class FakeAzure(FakeAPI):
     # -- Flexible Server backups ------------------------------------------------------------------
 
     def _start_backup(self, request: Request, match: re.Match[str]) -> Reply:
+        """`BackupsAutomaticAndOnDemand_Create`: 202 with `Azure-AsyncOperation` (the status
+        monitor, polled until Succeeded or Failed) and `Location` (the operation's result)."""
         if denied := self._authorised(request):
             return denied
         if self.backup_error is not None:
             return 400, {"error": {"code": "BackupFailed", "message": self.backup_error}}
-        self.backups[match["name"]] = None
-        location = f"{self.url}/backupoperations/{match['name']}?api-version=2026-10-01"
-        return 202, None, {"Location": location, "Retry-After": "1"}
-
-    def _backup_operation(self, request: Request, match: re.Match[str]) -> Reply:
         name = match["name"]
-        if self.backups.get(name) is None:  # one poll while it runs, then it completes
+        self.backups[name] = None
+        operation = f"backup-{next(self._ids)}"
+        self.backup_operations[operation] = (name, 1)  # polls left while InProgress
+        version = "api-version=2026-10-01"
+        return (
+            202,
+            None,
+            {
+                "Azure-AsyncOperation": f"{self.url}/azureAsyncOperation/{operation}?{version}",
+                "Location": f"{self.url}/operationResults/{operation}?{version}",
+                "Retry-After": "1",
+            },
+        )
+
+    def _backup_status(self, request: Request, match: re.Match[str]) -> Reply:
+        """The Azure-AsyncOperation status monitor: InProgress, then Succeeded, or Failed with the
+        error (`backup_async_failure`) reported asynchronously, after the 202."""
+        if denied := self._authorised(request):
+            return denied
+        operation = match["operation"]
+        name, polls_left = self.backup_operations[operation]
+        document: dict[str, Any] = {"name": operation, "startTime": datetime.now(UTC).isoformat()}
+        if polls_left > 0:
+            self.backup_operations[operation] = (name, polls_left - 1)
+            return 200, {**document, "status": "InProgress"}, {"Retry-After": "1"}
+        if self.backup_async_failure is not None:
+            error = {"code": "InternalServerError", "message": self.backup_async_failure}
+            return 200, {**document, "status": "Failed", "error": error}
+        if self.backups.get(name) is None:
             self.backups[name] = datetime.now(UTC).isoformat()
+        return 200, {**document, "status": "Succeeded", "endTime": self.backups[name]}
+
+    def _backup_result(self, request: Request, match: re.Match[str]) -> Reply:
+        """The Location header's operation result: 202 while running, then 200."""
+        if denied := self._authorised(request):
+            return denied
+        name, polls_left = self.backup_operations[match["operation"]]
+        if polls_left > 0 or self.backups.get(name) is None:
             return 202, None, {"Location": f"{self.url}{request.full_path}", "Retry-After": "1"}
         return 200, None
 
@@ -258,19 +382,45 @@ class FakeAzure(FakeAPI):
         return 200, {"value": value, "id": f"{self.url}/secrets/{name}/1", "attributes": {"enabled": enabled}}
 
     def _metrics(self, request: Request, match: re.Match[str]) -> Reply:
+        """Azure Monitor's metrics batch API (`metrics:getBatch`, Microsoft.Insights data plane):
+        the asked timespan cut into the asked interval, only the asked aggregations, and the
+        newest minutes as the service gives them: zero (or, with `late_minutes="missing"`, no
+        value at all) until `ingestion_delay_seconds` after the minute ends."""
         if denied := self._authorised(request):
             return denied
         resource = json_body(request)["resourceids"][0]
         slot = SLOT if resource.endswith(f"/slots/{SLOT}") else "production"
         names = urllib.parse.unquote(request.args["metricnames"]).split(",")
+        if request.args.get("interval", "PT1M") != "PT1M":
+            return 400, {
+                "code": "BadRequest",
+                "message": "this fake serves PT1M only, as App Service's grain",
+            }
+        aggregations = [a.strip().lower() for a in request.args.get("aggregation", "average").split(",")]
+        start = _minute(datetime.fromisoformat(request.args["starttime"].replace("Z", "+00:00")))
+        end = _minute(datetime.fromisoformat(request.args["endtime"].replace("Z", "+00:00")))
+        self.metric_queries.append((start, end))
         bad = self.slots[slot].tag in self.bad_versions
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
-        minutes = [now - timedelta(minutes=1), now]
+        complete_before = datetime.fromtimestamp(self.clock() - self.ingestion_delay_seconds, UTC)
         per_minute = {
-            "Requests": {"total": self.requests_per_minute},
-            "Http5xx": {"total": self.requests_per_minute * (0.1 if bad else 0.0)},
-            "HttpResponseTime": {"average": 0.9 if bad else 0.08},
+            "Requests": {
+                "total": self.requests_per_minute,
+                "count": 1.0,
+                "average": self.requests_per_minute,
+            },
+            "Http5xx": {"total": self.requests_per_minute * (0.1 if bad else 0.0), "count": 1.0},
+            "HttpResponseTime": {"average": 0.9 if bad else 0.08, "count": self.requests_per_minute},
         }
+        minutes = [start + timedelta(minutes=i) for i in range(int((end - start).total_seconds() // 60))]
+
+        def point(name: str, minute: datetime) -> dict[str, Any]:
+            if minute + timedelta(minutes=1) <= complete_before:
+                values = per_minute.get(name, {})
+                return {key: values.get(key, 0.0) for key in aggregations if key in values}
+            if self.late_minutes == "missing":
+                return {}
+            return {key: 0.0 for key in aggregations if key in ("total", "count")}
+
         metrics = [
             {
                 "id": f"{resource}/providers/Microsoft.Insights/metrics/{name}",
@@ -280,7 +430,7 @@ class FakeAzure(FakeAPI):
                 "timeseries": [
                     {
                         "metadatavalues": [],
-                        "data": [{"timeStamp": m.isoformat(), **per_minute[name]} for m in minutes],
+                        "data": [{"timeStamp": m.isoformat(), **point(name, m)} for m in minutes],
                     }
                 ],
             }
@@ -289,8 +439,8 @@ class FakeAzure(FakeAPI):
         return 200, {
             "values": [
                 {
-                    "starttime": minutes[0].isoformat(),
-                    "endtime": (now + timedelta(minutes=1)).isoformat(),
+                    "starttime": start.isoformat(),
+                    "endtime": end.isoformat(),
                     "interval": "PT1M",
                     "namespace": request.args["metricnamespace"],
                     "resourceregion": "westeurope",
@@ -299,6 +449,50 @@ class FakeAzure(FakeAPI):
                 }
             ]
         }
+
+    # -- Log Analytics ---------------------------------------------------------------------------
+
+    def _log_until(self, now: float) -> None:
+        """App Service writes its HTTP log as requests are served: whole seconds up to `now`, each
+        slot's as the version it serves then behaves (`bad_versions`: 10% 5xx, 900 ms)."""
+        tick = self._logged_until
+        while tick + LOG_TICK_SECONDS <= now:
+            for name, slot in self.slots.items():
+                bad = slot.tag in self.bad_versions
+                count = round(self.logs_per_second * LOG_TICK_SECONDS)
+                errors = count // 10 if bad else 0
+                resource = (self.site_id if name == "production" else f"{self.site_id}/slots/{name}").lower()
+                middle = tick + LOG_TICK_SECONDS / 2
+                self.http_logs.append(
+                    HttpLogGroup(middle, resource, count - errors, errors, 900 if bad else 80)
+                )
+            tick += LOG_TICK_SECONDS
+        self._logged_until = tick
+
+    def _query_logs(self, request: Request, match: re.Match[str]) -> Reply:
+        """Log Analytics' query API (`POST /v1/workspaces/{workspaceId}/query`): the KQL shape the
+        gates send, evaluated on the slots' HTTP logs, answered as the documented tables. Rows are
+        visible only `logs_ingestion_delay_seconds` after they were written."""
+        if denied := self._authorised(request):
+            return denied
+        if match["workspace"] != WORKSPACE:
+            return 404, {
+                "error": {"code": "WorkspaceNotFoundError", "message": f"workspace {match['workspace']}"}
+            }
+        body = json_body(request)
+        now = self.clock()
+        self._log_until(now)
+        try:
+            visible_before = now - self.logs_ingestion_delay_seconds
+            columns, row = _evaluate_http_logs(
+                body["query"], body.get("timespan"), self.http_logs, visible_before
+            )
+        except ValueError as error:
+            inner = {"code": "SyntaxError", "message": str(error)}
+            message = "The request had some invalid properties"
+            return 400, {"error": {"code": "BadArgumentError", "message": message, "innererror": inner}}
+        self.log_queries.append(body["query"])
+        return 200, {"tables": [{"name": "PrimaryResult", "columns": columns, "rows": [row]}]}
 
     # -- the slots themselves --------------------------------------------------------------------
 

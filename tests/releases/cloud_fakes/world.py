@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trustme
 
 from tests.releases.cloud_fakes import azure, cloudflare, kubernetes
 from tests.releases.cloud_fakes.azure import FakeAzure
 from tests.releases.cloud_fakes.cloudflare import FakeCloudflare
 from tests.releases.cloud_fakes.kubernetes import FakeKubernetes
-from tests.releases.cloud_fakes.prometheus import FakePrometheus
+from tests.releases.cloud_fakes.prometheus import PROMETHEUS_INSTALLED, ApiMetrics
 
 ACCOUNT = "a" * 32
 ZONE = "b" * 32
@@ -30,7 +31,7 @@ class CloudWorld:
     cloudflare: FakeCloudflare
     azure: FakeAzure
     kubernetes: FakeKubernetes
-    prometheus: FakePrometheus
+    prometheus: ApiMetrics  # a real Prometheus scraping a stand-in of the API's exporter
     topology_file: Path
     kubeconfig: Path
     ca_file: Path
@@ -56,6 +57,10 @@ class CloudWorld:
         return {
             "azure_resource_manager": self.azure.url,
             "azure_metrics_endpoint": self.azure.url,
+            "log_analytics_endpoint": self.azure.url,
+            # The fake's logs arrive half a second late; the adapter waits a second.
+            "log_analytics_ingestion_delay_seconds": 1,
+            "azure_metrics_ingestion_delay_seconds": 120,
             "azure_disable_instance_discovery": True,
             # The fake vault's host (127.0.0.1) is not under vault.azure.net, as a real one's is.
             "key_vault_verify_challenge_resource": False,
@@ -88,7 +93,8 @@ def topology(world_azure: FakeAzure, prometheus: str) -> dict[str, Any]:
                 },
                 "metrics": {"kind": "azure_monitor", "region": "westeurope",
                             "production_resource_id": site,
-                            "staging_resource_id": f"{site}/slots/{azure.SLOT}"},
+                            "staging_resource_id": f"{site}/slots/{azure.SLOT}",
+                            "log_analytics_workspace_id": azure.WORKSPACE},
                 "secrets": {"kind": "key_vault", "vault_url": world_azure.url},
                 "database": {"kind": "postgres_flexible", "subscription_id": azure.SUBSCRIPTION,
                              "resource_group": azure.RESOURCE_GROUP, "server": azure.SERVER},
@@ -125,7 +131,9 @@ def cloud_world(directory: Path) -> Iterator[CloudWorld]:
     router.add_balancer(API_BALANCER, "api.example.com", API_STABLE, API_CANARY)
     cloud = FakeAzure(ca)
     cluster = FakeKubernetes(ca)
-    prometheus = FakePrometheus(lambda colour: cluster.image(colour).rpartition(":")[2])
+    if not PROMETHEUS_INSTALLED:
+        pytest.skip("prometheus is not installed (`./dev test` installs it; CI always has it)")
+    prometheus = ApiMetrics(directory / "prometheus", lambda colour: cluster.image(colour).rpartition(":")[2])
     fakes = (router, cloud, cluster, prometheus)
     for fake in fakes:
         fake.start()

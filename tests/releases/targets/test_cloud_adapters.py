@@ -1,6 +1,6 @@
 """Pieces of the cloud adapters that need no endpoint: image tags, JSON Pointers, pool health
-documents, Azure Monitor's aggregation, the colour-labelled Prometheus queries and the gate on a
-mean latency."""
+documents, Azure Monitor's whole minutes, the colour-labelled Prometheus queries over a step's exact
+span, and the KQL over App Service's HTTP logs."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ from types import SimpleNamespace
 import pytest
 
 from releases.errors import BadInput, Refused
-from releases.gates import Verdict, analyse
-from releases.model import Pool, PoolSample
-from releases.settings import AnalysisGate
+from releases.model import Pool
 from releases.targets.app_service import image_with_tag
 from releases.targets.azure_monitor import AzureMonitorSource
 from releases.targets.cloudflare_lb import _healthy
 from releases.targets.kubernetes_colours import _pointer, image_tag
+from releases.targets.log_analytics import http_logs_query
 from releases.targets.prometheus import PrometheusSource
 from releases.topology import AzureMonitorMetrics, PrometheusMetrics
 
@@ -39,7 +38,7 @@ def test_a_version_replaces_only_the_image_tag() -> None:
 def test_kubernetes_images_and_pointers() -> None:
     assert image_tag("registry.example.com:5000/api:1.2.3") == "1.2.3"
     assert image_tag("registry.example.com:5000/api") is None
-    assert image_tag("registry.example.com/api@sha256:abc") is None
+    assert image_tag("registry.example.com/api@sha256:abc") is None  # no tag, no version
     assert (
         _pointer("spec", "selector", "app.kubernetes.io/colour") == "/spec/selector/app.kubernetes.io~1colour"
     )
@@ -54,20 +53,18 @@ def test_a_pool_is_up_only_when_every_region_says_healthy() -> None:
     assert _healthy({"pop_health": {"healthy": True}})
 
 
-def _value(minute: int, total: float | None = None, average: float | None = None) -> SimpleNamespace:
-    return SimpleNamespace(
-        timestamp=datetime(2026, 11, 24, 8, minute, tzinfo=UTC), total=total, average=average
-    )
+def _value(minute: int, total: float | None = None) -> SimpleNamespace:
+    return SimpleNamespace(timestamp=datetime(2026, 11, 24, 8, minute, tzinfo=UTC), total=total)
 
 
-def test_azure_monitor_sums_counts_and_weights_the_mean_by_requests() -> None:
+def test_azure_monitor_sums_only_the_whole_minutes_of_the_span() -> None:
     def metric(name: str, values: list[SimpleNamespace]) -> SimpleNamespace:
         return SimpleNamespace(name=name, timeseries=[SimpleNamespace(data=values)])
 
+    # A service answering past the span (minute 4) must not have it counted.
     result = SimpleNamespace(metrics=[
-        metric("Requests", [_value(1, total=100), _value(2, total=300)]),
-        metric("Http5xx", [_value(1, total=2), _value(2, total=1)]),
-        metric("HttpResponseTime", [_value(1, average=0.4), _value(2, average=0.2)]),
+        metric("Requests", [_value(1, total=100), _value(2, total=300), _value(4, total=999)]),
+        metric("Http5xx", [_value(1, total=2), _value(2, total=1), _value(4, total=999)]),
     ])  # fmt: skip
     asked = {}
 
@@ -78,14 +75,22 @@ def test_azure_monitor_sums_counts_and_weights_the_mean_by_requests() -> None:
 
     target = AzureMonitorMetrics(region="westeurope", production_resource_id=SITE,
                                  staging_resource_id=f"{SITE}/slots/staging")  # fmt: skip
-    sample = AzureMonitorSource(target, Client()).sample(Pool.CANARY, 30)  # type: ignore[arg-type]
+    source = AzureMonitorSource(target, Client(), delay_seconds=180)  # type: ignore[arg-type]
+    start = datetime(2026, 11, 24, 8, 0, 40, tzinfo=UTC).timestamp()  # weights changed at 08:00:40
+    end = datetime(2026, 11, 24, 8, 3, 10, tzinfo=UTC).timestamp()
+    evidence = source.evidence(Pool.CANARY, start, end)
     assert asked["resource_ids"] == [f"{SITE}/slots/staging"]
     assert asked["metric_namespace"] == "Microsoft.Web/sites/slots"
-    assert (sample.requests, sample.errors, sample.p95_seconds) == (400, 3, None)
-    assert sample.mean_seconds == pytest.approx((100 * 0.4 + 300 * 0.2) / 400)
+    assert asked["timespan"] == (
+        datetime(2026, 11, 24, 8, 1, tzinfo=UTC),
+        datetime(2026, 11, 24, 8, 3, tzinfo=UTC),
+    )
+    assert (evidence.requests, evidence.errors, evidence.latency) == (400, 3, ())
+    # Complete only up to the last whole minute past the ingestion delay.
+    assert source.complete_until(Pool.CANARY, end) == datetime(2026, 11, 24, 8, 0, tzinfo=UTC).timestamp()
 
 
-def test_prometheus_queries_follow_the_colour_that_serves_the_pool() -> None:
+def test_prometheus_queries_follow_the_colour_that_serves_the_pool_over_the_exact_span() -> None:
     target = PrometheusMetrics(
         url="http://127.0.0.1:9090", responses_metric="http_requests_total", responses_labels={"app": "api"},
         responses_pool_label="colour", error_label="status", error_pattern="5..",
@@ -93,17 +98,23 @@ def test_prometheus_queries_follow_the_colour_that_serves_the_pool() -> None:
         latency_pool_label="colour",
     )  # fmt: skip
     source = PrometheusSource(target, lambda pool: "green" if pool is Pool.CANARY else "blue")
-    queries = source.queries(Pool.CANARY, 60)
-    assert queries["requests"] == 'sum(increase(http_requests_total{app="api",colour="green"}[60s]))'
-    assert (
-        queries["errors"] == 'sum(increase(http_requests_total{app="api",colour="green",status=~"5.."}[60s]))'
+    queries = source.queries(Pool.CANARY, 61.5)
+    assert queries["requests"] == 'sum(increase(http_requests_total{app="api",colour="green"}[61500ms]))'
+    assert queries["errors"] == (
+        'sum(increase(http_requests_total{app="api",colour="green",status=~"5.."}[61500ms]))'
     )
-    assert 'colour="green"' in queries["p95"]
+    assert queries["latency"] == (
+        'sum by (le) (increase(http_request_duration_seconds_bucket{app="api",colour="green"}[61500ms]))'
+    )
 
 
-def test_a_mean_latency_over_the_limit_fails_the_gate_and_one_under_it_passes() -> None:
-    gate = AnalysisGate(min_requests=10)
-    slow = analyse(PoolSample(requests=500, errors=0, p95_seconds=None, mean_seconds=0.8), None, gate)
-    assert slow.verdict is Verdict.FAIL and "mean latency 800 ms" in slow.reasons[0]
-    fast = analyse(PoolSample(requests=500, errors=0, p95_seconds=None, mean_seconds=0.1), None, gate)
-    assert fast.verdict is Verdict.PASS
+def test_the_kql_counts_one_slot_in_the_span_with_the_gates_bounds() -> None:
+    query = http_logs_query(f"{SITE}/slots/staging", 1_796_000_000.0, 1_796_000_060.5, (0.1, 0.5))
+    assert query == (
+        "AppServiceHTTPLogs"
+        f" | where _ResourceId =~ '{SITE.lower()}/slots/staging'"
+        " | where TimeGenerated >= datetime(2026-11-30T00:53:20.000000Z)"
+        " and TimeGenerated < datetime(2026-11-30T00:54:20.500000Z)"
+        " | summarize requests = count(), errors = countif(ScStatus >= 500),"
+        " le_0 = countif(TimeTaken <= 100), le_1 = countif(TimeTaken <= 500)"
+    )

@@ -20,7 +20,7 @@ class RecordingAPI(RuntimeAPI):
     """Keeps the servers' weights as HAProxy would and records every command line."""
 
     def __init__(self) -> None:
-        super().__init__("127.0.0.1:0")
+        super().__init__("/nonexistent/haproxy.sock")
         self.weights = {"stable": 1, "canary": 0}
         self.lines: list[tuple[str, ...]] = []
 
