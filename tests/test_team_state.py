@@ -193,7 +193,7 @@ def test_the_state_url_can_come_from_key_vault(world: CloudWorld, tmp_path: Path
     shell.config_file.write_text(yaml.safe_dump(config))
     upgrade = shell.run("state.upgrade")
     assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
-    assert "state store postgresql://platform:***@127.0.0.1" in upgrade.stdout
+    assert "state store postgresql://platform:[secret]@127.0.0.1" in upgrade.stdout
     release = shell.run(*shell.cloud(*FIRST_WEB_STEP))
     assert release.returncode == 0, release.stdout + release.stderr
     assert [r["version"] for r in history(shell)] == ["1.1.0"]

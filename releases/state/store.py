@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from releases.errors import BadInput, JournalUnavailable, Refused
 from releases.process_identity import boot_id
+from releases.redact import MASK, mask, redact_url
 from releases.state import schema
 
 # How long a write waits for another writer before the store is reported busy.
@@ -55,7 +56,7 @@ def parse_url(url: str) -> URL:
     if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif parsed.drivername != "sqlite":
-        shown = parsed.render_as_string(hide_password=True)
+        shown = redact_url(parsed.render_as_string(hide_password=False))
         raise BadInput(f"the state URL {shown} is not supported: use sqlite:///path or postgresql://...")
     if parsed.drivername == "sqlite" and not parsed.database:
         raise BadInput("a SQLite state URL needs a file: sqlite:///path/to/journal.sqlite")
@@ -77,7 +78,7 @@ class StateStore:
         """The URL as it may be shown and journaled: never its password."""
         if not self.is_postgres:
             return str(self.path)
-        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        return redact_url(self.url.set(drivername="postgresql").render_as_string(hide_password=False))
 
     @property
     def path(self) -> Path | None:
@@ -144,7 +145,7 @@ class StateStore:
         cause = getattr(error, "orig", None) or error
         detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         if self.url.password:
-            detail = detail.replace(str(self.url.password), "***")
+            detail = mask(detail.replace(str(self.url.password), MASK))
         sqlstate = getattr(cause, "sqlstate", None)
         if "locked" in detail or "busy" in detail or sqlstate == "55P03":
             return (

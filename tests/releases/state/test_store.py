@@ -74,7 +74,7 @@ def test_an_empty_postgres_database_is_refused_until_upgraded(tmp_path: Path, po
     assert f"already at revision {schema.HEAD}" in again.stdout
     assert operator.run("history").returncode == 0
     for output in (refused.stderr, upgraded.stdout, again.stdout):
-        assert str(password) not in output and "platform:***@127.0.0.1" in output
+        assert str(password) not in output and "platform:[secret]@127.0.0.1" in output
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -125,7 +125,7 @@ def test_an_unreachable_postgres_is_a_clear_refusal_without_the_password(tmp_pat
     url = "postgresql://team:s3cret-pa55@127.0.0.1:9/platform"
     result = person(tmp_path, url).run("history")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "the journal postgresql://team:***@127.0.0.1:9/platform could not be read" in result.stderr
+    assert "the journal postgresql://team:[secret]@127.0.0.1:9/platform could not be read" in result.stderr
     assert "the server could not be reached" in result.stderr
     assert "s3cret-pa55" not in result.stdout + result.stderr
 
@@ -156,7 +156,7 @@ def test_a_postgres_store_held_busy_is_a_clear_refusal(
 
 
 def test_urls_other_than_sqlite_and_postgresql_are_bad_input() -> None:
-    with pytest.raises(BadInput, match=r"mysql://u:\*\*\*@db/x is not supported"):
+    with pytest.raises(BadInput, match=r"mysql://u:\[secret\]@db/x is not supported"):
         parse_url("mysql://u:pw@db/x")
     with pytest.raises(BadInput, match="needs a file"):
         parse_url("sqlite://")
