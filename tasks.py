@@ -23,6 +23,8 @@ from invoke.exceptions import Exit
 from invoke.tasks import Task
 from invoke.tasks import task as invoke_task
 
+from contract import EXIT_BAD_INPUT, SECRET_APP_SETTINGS
+
 if TYPE_CHECKING:
     from releases.console import ConsoleProgress
     from releases.engine import Engine, Result
@@ -50,13 +52,6 @@ def task(*args: Any, **kwargs: Any) -> Any:
     """invoke's @task with this file's short options."""
     return invoke_task(*args, klass=OperatorTask, auto_shortflags=False, **kwargs)
 
-
-EXIT_BAD_INPUT = 2
-
-# The secrets the web app reads as Key Vault references (infra/program.py SECRET_APP_SETTINGS; a
-# test keeps the two lists equal). The API on EKS reads Kubernetes Secrets, which its pods check.
-CLOUD_WEB_SECRETS = ["DATABASE_URL", "REDIS_URL", "NEXTAUTH_SECRET", "STRIPE_SECRET_KEY",
-                     "STRIPE_WEBHOOK_SECRET", "APPLICATIONINSIGHTS_CONNECTION_STRING"]  # fmt: skip
 
 # Per-environment release settings over the runbook defaults (releases/settings.py). The sandbox
 # bakes for seconds so that a whole rehearsal takes about a minute and a half.
@@ -103,12 +98,12 @@ DEFAULTS: dict[str, Any] = {
         "staging": {
             "analysis": {"bake_seconds": 120},
             "verify_seconds": 120,
-            "required_secrets": {"web": CLOUD_WEB_SECRETS},
+            "required_secrets": {"web": list(SECRET_APP_SETTINGS)},
             "smoke": {"checks": [{"path": "/health/ready", "status": 200}]},
         },
         "production": {
             "confirm": True,
-            "required_secrets": {"web": CLOUD_WEB_SECRETS},
+            "required_secrets": {"web": list(SECRET_APP_SETTINGS)},
             "smoke": {"checks": [{"path": "/health/ready", "status": 200}]},
         },
     }
@@ -176,8 +171,8 @@ def _engine(
     """The engine for one service. `topology` is passed in by callers that build several engines,
     so the environment is described (and the sandbox checked) once, not once per service."""
     from releases.engine import Engine
-    from releases.environments import connect
     from releases.environments import topology as read_topology
+    from releases.targets.factory import connect
 
     settings = _settings(c)
     environment = env or c.config.releases.default_environment

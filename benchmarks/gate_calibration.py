@@ -40,7 +40,7 @@ from releases.gates import Progress, Verdict, bake
 from releases.model import Pool
 from releases.sandbox.demo_app import LATENCY_BUCKETS
 from releases.settings import AnalysisGate
-from releases.targets.base import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
+from releases.targets.metrics.protocol import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
 
 GATE = AnalysisGate()
 VERIFY_SECONDS = 300.0

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import authorization, resources
 
+from contract import SECRET_APP_SETTINGS
 from infra.aws.cluster import Cluster, ClusterArgs, ClusterRole, cluster_role_arn
 from infra.aws.kms import SecretsKey
 from infra.aws.network import Network as AwsNetwork
@@ -34,17 +35,6 @@ from infra.kubernetes.api_workloads import ApiWorkloads, ApiWorkloadsArgs
 from infra.kubernetes.provider import cluster_provider
 from infra.settings import Settings
 from infra.topology import ApiTargets, WebTargets, release_targets
-
-# The variables the deployment runbooks verify before every deploy that hold secrets. Each is a
-# Key Vault secret and, in both slots, a Key Vault reference; never a plain value.
-SECRET_APP_SETTINGS = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "NEXTAUTH_SECRET",
-    "STRIPE_SECRET_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "APPLICATIONINSIGHTS_CONNECTION_STRING",
-)
 
 
 def build(settings: Settings) -> dict[str, pulumi.Output[Any]]:

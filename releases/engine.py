@@ -57,7 +57,7 @@ from releases.notify import Notice, Notifier, Silent
 from releases.plan import Action, Step, plan_rollback, plan_step
 from releases.release_log import ReleaseLog
 from releases.settings import EnvironmentSettings
-from releases.targets.base import Targets
+from releases.targets.bundle import Targets
 
 __all__ = ["Action", "Engine", "Result", "Status", "Step", "validate_percent"]
 

@@ -5,15 +5,7 @@ The task layer maps these to `invoke` exits; the engine never prints or exits it
 
 from __future__ import annotations
 
-EXIT_DONE = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
-EXIT_REFUSED = 3
-EXIT_GATE_FAILED = 4
-EXIT_HELD = 5
-# A signal ended the command: 128 + the signal's number, as shells report it.
-EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
-EXIT_TERMINATED = 143  # SIGTERM
+from contract import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_GATE_FAILED, EXIT_HELD, EXIT_REFUSED
 
 
 class ReleaseError(Exception):

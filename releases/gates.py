@@ -41,7 +41,9 @@ from dataclasses import dataclass, field
 from releases.errors import Refused
 from releases.model import Pool, SlotHealth
 from releases.settings import AnalysisGate, HealthGate
-from releases.targets.base import MetricSource, MetricsUnavailableError, PoolEvidence, SlotPair, TrafficRouter
+from releases.targets.metrics.protocol import MetricSource, MetricsUnavailableError, PoolEvidence
+from releases.targets.routers.protocol import TrafficRouter
+from releases.targets.slots.protocol import SlotPair
 
 # The p95 is under the limit exactly when at most this share of requests is slower.
 LATENCY_TAIL = 0.05

@@ -17,7 +17,8 @@ from pydantic import SecretStr
 from releases.errors import GateFailed, Refused, TargetUnavailable
 from releases.redact import mask
 from releases.settings import Migrations, SmokeTests
-from releases.targets.base import SecretStore, SlotPair
+from releases.targets.secrets.protocol import SecretStore
+from releases.targets.slots.protocol import SlotPair
 
 OUTPUT_TAIL_LINES = 12
 

@@ -15,7 +15,8 @@ from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
 from typing import Any
 
-from releases.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+from contract import EXIT_INTERRUPTED, EXIT_TERMINATED
+from releases.errors import Terminated
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 

@@ -64,7 +64,7 @@ class HealthPaths(_Contract):
     ready: str = "/health/ready"
 
 
-class HAProxyRouter(_Contract):
+class HAProxyRouterSpec(_Contract):
     """HAProxy as the weighted router: one backend, one server per pool, weights set at runtime."""
 
     kind: Literal["haproxy"] = "haproxy"
@@ -73,12 +73,12 @@ class HAProxyRouter(_Contract):
     public_url: str = Field(description="where users reach the service through the router")
 
 
-class CloudflarePools(_Contract):
+class CloudflarePoolsSpec(_Contract):
     stable: Identifier
     canary: Identifier
 
 
-class CloudflareRouter(_Contract):
+class CloudflareRouterSpec(_Contract):
     """A Cloudflare load balancer with `random` steering over the two pools; its
     `random_steering.pool_weights` are the weights, written whole in one request."""
 
@@ -87,25 +87,25 @@ class CloudflareRouter(_Contract):
     zone_id: CloudflareId
     load_balancer_id: Identifier
     hostname: Hostname
-    pools: CloudflarePools
+    pools: CloudflarePoolsSpec
     monitor_id: Identifier
 
 
-class SandboxSlot(_Contract):
+class SandboxSlotSpec(_Contract):
     address: HostPort
 
 
-class SandboxSlotPair(_Contract):
+class SandboxSlotPairSpec(_Contract):
     """Two local slot processes. Which one is production is whatever HAProxy's `stable` server
     points at, so a swap exchanges the two servers' addresses and restarts nothing."""
 
     kind: Literal["sandbox"] = "sandbox"
     runtime_api: UnixSocket
     backend: Identifier
-    slots: dict[Identifier, SandboxSlot] = Field(min_length=2, max_length=2)
+    slots: dict[Identifier, SandboxSlotSpec] = Field(min_length=2, max_length=2)
 
 
-class AppServiceSlotPair(_Contract):
+class AppServiceSlotPairSpec(_Contract):
     """A web app's production slot and its staging slot; a swap exchanges what they run."""
 
     kind: Literal["app_service"] = "app_service"
@@ -118,12 +118,12 @@ class AppServiceSlotPair(_Contract):
     staging_url: SlotUrl
 
 
-class KubernetesServices(_Contract):
+class KubernetesServicesSpec(_Contract):
     active: Identifier
     preview: Identifier
 
 
-class KubernetesSlotPair(_Contract):
+class KubernetesSlotPairSpec(_Contract):
     """Two Deployments (one per colour) behind an `active` and a `preview` Service. Which colour
     is production is whatever `active` selects (by `colour_label`); promotion flips both selectors."""
 
@@ -131,13 +131,13 @@ class KubernetesSlotPair(_Contract):
     cluster_name: Identifier
     region: AwsRegion
     namespace: Identifier
-    services: KubernetesServices
+    services: KubernetesServicesSpec
     deployments: dict[Identifier, Identifier] = Field(min_length=2, max_length=2)
     container: Identifier
     colour_label: Identifier
 
 
-class AzureMonitorMetrics(_Contract):
+class AzureMonitorMetricsSpec(_Contract):
     """App Service's per-slot figures: stable traffic is served by the production slot and canary
     traffic by the staging slot. With `log_analytics_workspace_id`, the gates judge the slots'
     HTTP logs in that workspace (per request: errors and the p95); without it, Azure Monitor's
@@ -151,7 +151,7 @@ class AzureMonitorMetrics(_Contract):
     log_analytics_workspace_id: WorkspaceId | None = None
 
 
-class PrometheusMetrics(_Contract):
+class PrometheusMetricsSpec(_Contract):
     """Per-pool request, error and latency figures from the Prometheus HTTP API. In the sandbox
     the pool labels hold pool names (HAProxy's servers); on Kubernetes they hold colours, which
     the slot pair's Services map to pools."""
@@ -175,21 +175,21 @@ class PrometheusMetrics(_Contract):
     router_errors_labels: dict[Identifier, Identifier] = {}
 
 
-class SandboxSecretStore(_Contract):
+class SandboxSecretStoreSpec(_Contract):
     """The sandbox's own secret store: one JSON file, mode 0600."""
 
     kind: Literal["sandbox"] = "sandbox"
     path: str
 
 
-class KeyVaultSecretStore(_Contract):
+class KeyVaultSecretStoreSpec(_Contract):
     """An Azure Key Vault; app setting names map to secret names (DATABASE_URL -> database-url)."""
 
     kind: Literal["key_vault"] = "key_vault"
     vault_url: Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")]
 
 
-class SandboxPostgres(_Contract):
+class SandboxPostgresSpec(_Contract):
     """The sandbox's Postgres: backups are `pg_dump` files, verified by a restore."""
 
     kind: Literal["sandbox_postgres"] = "sandbox_postgres"
@@ -197,7 +197,7 @@ class SandboxPostgres(_Contract):
     bin_dir: str  # the server's own client programs (pg_dump must not be older than the server)
 
 
-class PostgresFlexibleServer(_Contract):
+class PostgresFlexibleServerSpec(_Contract):
     """An Azure Database for PostgreSQL Flexible Server: on-demand backups through ARM."""
 
     kind: Literal["postgres_flexible"] = "postgres_flexible"
@@ -207,14 +207,20 @@ class PostgresFlexibleServer(_Contract):
 
 
 class ServiceTargets(_Contract):
-    router: Annotated[HAProxyRouter | CloudflareRouter, Field(discriminator="kind")]
-    slots: Annotated[SandboxSlotPair | AppServiceSlotPair | KubernetesSlotPair, Field(discriminator="kind")]
-    metrics: Annotated[PrometheusMetrics | AzureMonitorMetrics, Field(discriminator="kind")]
+    router: Annotated[HAProxyRouterSpec | CloudflareRouterSpec, Field(discriminator="kind")]
+    slots: Annotated[
+        SandboxSlotPairSpec | AppServiceSlotPairSpec | KubernetesSlotPairSpec, Field(discriminator="kind")
+    ]
+    metrics: Annotated[PrometheusMetricsSpec | AzureMonitorMetricsSpec, Field(discriminator="kind")]
     health: HealthPaths = HealthPaths()
     # Where the service's secrets live, and the database its migrations change (both optional: a
     # service without them cannot require secrets or carry migrations).
-    secrets: Annotated[SandboxSecretStore | KeyVaultSecretStore, Field(discriminator="kind")] | None = None
-    database: Annotated[SandboxPostgres | PostgresFlexibleServer, Field(discriminator="kind")] | None = None
+    secrets: (
+        Annotated[SandboxSecretStoreSpec | KeyVaultSecretStoreSpec, Field(discriminator="kind")] | None
+    ) = None
+    database: (
+        Annotated[SandboxPostgresSpec | PostgresFlexibleServerSpec, Field(discriminator="kind")] | None
+    ) = None
 
 
 class Topology(_Contract):

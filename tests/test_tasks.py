@@ -15,6 +15,7 @@ from invoke.context import MockContext
 from invoke.exceptions import Exit
 
 import tasks
+from contract import EXIT_BAD_INPUT
 from tests.conftest import PROJECT_DIR
 
 
@@ -48,7 +49,7 @@ def test_plan_table_names_the_stack_and_its_resources() -> None:
 def test_unknown_or_missing_env_is_bad_input(command: Any, env: str, message: str) -> None:
     with pytest.raises(Exit) as raised:
         command(MockContext(), env=env)
-    assert raised.value.code == tasks.EXIT_BAD_INPUT
+    assert raised.value.code == EXIT_BAD_INPUT
     assert message in str(raised.value.message)
     assert "staging or production" in str(raised.value.message) or "staging, production" in str(
         raised.value.message

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 import pulumi
 from pulumi_azure_native import authorization, keyvault
 
+from contract import key_vault_secret_name
 from infra.azure.key_vault import KeyVault
 from infra.azure.placement import Placement
 from infra.azure.web_app import AppIdentity
-from releases.targets.key_vault import secret_name
 
 # Built-in role definition ids (the same in every Azure tenant).
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -56,8 +56,8 @@ class AppSecrets(pulumi.ComponentResource):
         )
         for app_setting, value in values.items():
             keyvault.Secret(
-                f"{name}-{secret_name(app_setting)}",
-                secret_name=secret_name(app_setting),
+                f"{name}-{key_vault_secret_name(app_setting)}",
+                secret_name=key_vault_secret_name(app_setting),
                 vault_name=vault.vault_name,
                 resource_group_name=placement.resource_group_name,
                 properties=keyvault.SecretPropertiesArgs(

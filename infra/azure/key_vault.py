@@ -8,11 +8,11 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import keyvault
 
+from contract import key_vault_secret_name
 from infra.azure.diagnostics import send_to_workspace
 from infra.azure.network import Network
 from infra.azure.placement import Placement
 from infra.azure.private_link import PrivateLink
-from releases.targets.key_vault import secret_name
 
 
 def key_vault_reference(vault_name: str, app_setting: str) -> str:
@@ -23,7 +23,7 @@ def key_vault_reference(vault_name: str, app_setting: str) -> str:
     vault exists (a first `pulumi preview` shows it, and the policy pack can check it) and holds in
     every Azure cloud, whatever its Key Vault DNS suffix.
     """
-    return f"@Microsoft.KeyVault(VaultName={vault_name};SecretName={secret_name(app_setting)})"
+    return f"@Microsoft.KeyVault(VaultName={vault_name};SecretName={key_vault_secret_name(app_setting)})"
 
 
 @dataclass(frozen=True)

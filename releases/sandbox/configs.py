@@ -7,12 +7,12 @@ import yaml
 from releases.model import Pool
 from releases.sandbox.state import INITIAL_PRODUCTION, ORIGIN_HEADER, POOL_HEADER, Layout, SandboxState
 from releases.topology import (
-    HAProxyRouter,
-    PrometheusMetrics,
-    SandboxPostgres,
-    SandboxSecretStore,
-    SandboxSlot,
-    SandboxSlotPair,
+    HAProxyRouterSpec,
+    PrometheusMetricsSpec,
+    SandboxPostgresSpec,
+    SandboxSecretStoreSpec,
+    SandboxSlotPairSpec,
+    SandboxSlotSpec,
     ServiceTargets,
     Topology,
 )
@@ -32,7 +32,7 @@ def haproxy_config(state: SandboxState, origin_credential: str) -> str:
       reach a slot is retried on the other one instead of failing;
     - `balance roundrobin`: a smooth weighted rotation, so each step sends its configured share
       (the router writes weights at their smallest ratio, which keeps a weight change from
-      letting one server catch up in a long run of requests; see `HAProxyRouter`). Cloudflare's
+      letting one server catch up in a long run of requests; see `HAProxyRouterSpec`). Cloudflare's
       `random` steering has the same expected share; HAProxy's `random` does not: it draws a
       point on a consistent-hash ring with 16 points per unit of weight, and with two servers the
       ring's uneven arcs give the canary 52.5% at equal weights (measured 52-54%);
@@ -121,18 +121,18 @@ def topology(state: SandboxState, layout: Layout) -> Topology:
         environment="sandbox",
         services={
             service: ServiceTargets(
-                router=HAProxyRouter(
+                router=HAProxyRouterSpec(
                     runtime_api=runtime_api, backend=service, public_url=public_url(state, service)
                 ),
-                slots=SandboxSlotPair(
+                slots=SandboxSlotPairSpec(
                     runtime_api=runtime_api,
                     backend=service,
                     slots={
-                        colour: SandboxSlot(address=f"{LOOPBACK}:{slot.port}")
+                        colour: SandboxSlotSpec(address=f"{LOOPBACK}:{slot.port}")
                         for colour, slot in ports.slots.items()
                     },
                 ),
-                metrics=PrometheusMetrics(
+                metrics=PrometheusMetricsSpec(
                     url=f"http://{LOOPBACK}:{state.prometheus_port}",
                     responses_labels={"proxy": service},
                     latency_histogram="sandbox_request_duration_seconds",
@@ -140,8 +140,8 @@ def topology(state: SandboxState, layout: Layout) -> Topology:
                     router_errors_metric="haproxy_frontend_http_responses_total",
                     router_errors_labels={"proxy": service, "code": "5xx"},
                 ),
-                secrets=SandboxSecretStore(path=str(layout.secrets)),
-                database=SandboxPostgres(backups_dir=str(layout.backups), bin_dir=state.postgres_bin_dir),
+                secrets=SandboxSecretStoreSpec(path=str(layout.secrets)),
+                database=SandboxPostgresSpec(backups_dir=str(layout.backups), bin_dir=state.postgres_bin_dir),
             )
             for service, ports in state.services.items()
         },

@@ -19,7 +19,6 @@ from packaging.version import Version
 from releases.errors import BadInput, Refused
 from releases.model import Pool
 from releases.sandbox import configs, datastores, processes
-from releases.sandbox.secrets import SandboxSecrets
 from releases.sandbox.state import (
     BASELINE_VERSION,
     COLOURS,
@@ -33,8 +32,9 @@ from releases.sandbox.state import (
     SlotProcess,
 )
 from releases.state_files import private_directory, write_private
-from releases.targets.haproxy import HAProxyRouter, RuntimeAPI, server_states
-from releases.targets.image_tags import split_version
+from releases.targets.routers.haproxy import HAProxyRouter, RuntimeAPI, server_states
+from releases.targets.secrets.sandbox import SandboxSecrets
+from releases.targets.slots.image_tags import split_version
 from releases.topology import Topology
 
 REQUIRED_PROGRAMS = ("haproxy", "prometheus")

@@ -40,7 +40,7 @@ class _State(BaseModel):
 class SlotProcess(_State):
     port: int
     version: str
-    digest: str | None = None  # the image digest a release pinned (releases/targets/image_tags.py)
+    digest: str | None = None  # the image digest a release pinned (releases/targets/slots/image_tags.py)
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     latency_ms: int = Field(default=0, ge=0, le=60_000)
     unhealthy: bool = False

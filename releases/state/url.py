@@ -19,12 +19,12 @@ def state_url(settings: ReleaseSettings) -> str:
         return f"sqlite:///{settings.journal_path}"
     key = (secret.vault_url, secret.name)
     if key not in _from_vault:
-        from releases.targets import azure_auth
-        from releases.targets.key_vault import KeyVaultSecrets
-        from releases.topology import KeyVaultSecretStore
+        from releases.targets.clients import azure_auth
+        from releases.targets.secrets.key_vault import KeyVaultSecrets
+        from releases.topology import KeyVaultSecretStoreSpec
 
         vault = KeyVaultSecrets(
-            KeyVaultSecretStore(vault_url=secret.vault_url),
+            KeyVaultSecretStoreSpec(vault_url=secret.vault_url),
             azure_auth.credential(settings.clouds),
             settings.clouds,
         )

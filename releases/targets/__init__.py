@@ -1,5 +1,6 @@
-"""Adapters the engine drives: traffic routers, slot pairs and metric sources.
-
-The engine only knows the protocols in `base`; `connect` picks the implementations a topology
-names. Cloud adapters (Cloudflare, App Service, Kubernetes, Azure Monitor) join here.
+"""Adapters the engine drives, one folder per role: `routers/`, `slots/`, `metrics/`, `secrets/`,
+`backups/`, each with its `protocol.py` beside the implementations; `clients/` holds what cloud
+adapters share (retries, Azure credentials). `factory.connect` builds one service's adapters
+(`bundle.Targets`) from its topology; the topology's models are the adapters' specs
+(`HAProxyRouterSpec` describes what `routers.haproxy.HAProxyRouter` drives).
 """

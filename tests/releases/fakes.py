@@ -9,7 +9,9 @@ from pydantic import SecretStr
 
 from releases.errors import Refused, TargetUnavailable
 from releases.model import Pool, PoolSample, SlotHealth, Weights
-from releases.targets.base import NO_EVIDENCE, Backup, MetricsUnavailableError, PoolEvidence, Targets
+from releases.targets.backups.protocol import Backup
+from releases.targets.bundle import Targets
+from releases.targets.metrics.protocol import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
 
 
 @dataclass

@@ -24,7 +24,7 @@ from releases.model import HoldReason, Outcome, Pool, PoolSample, ReleaseState, 
 from releases.plan import Step
 from releases.process_identity import ProcessIdentity, boot_id
 from releases.settings import AnalysisGate, EnvironmentSettings, HealthGate
-from releases.targets.base import PoolEvidence
+from releases.targets.metrics.protocol import PoolEvidence
 from tests.releases.fakes import FakeClock, FakeMetrics, FakeWorld
 from tests.state_stores import execute, twin
 from tests.state_stores import rows as store_rows

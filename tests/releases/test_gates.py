@@ -22,7 +22,7 @@ from releases.gates import (
 )
 from releases.model import Pool, PoolSample
 from releases.settings import AnalysisGate
-from releases.targets.base import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
+from releases.targets.metrics.protocol import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
 from tests.releases.fakes import FakeClock, FakeMetrics
 
 GATE = AnalysisGate(bake_seconds=60, interval_seconds=5, max_bake_seconds=600, max_idle_seconds=60)

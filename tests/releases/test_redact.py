@@ -21,9 +21,9 @@ from releases.journal import Journal
 from releases.notify import Notice
 from releases.redact import mask, redact_url
 from releases.release_log import ReleaseLog
-from releases.targets.base import Targets
-from releases.targets.prometheus import PrometheusSource
-from releases.topology import PrometheusMetrics, parse_topology
+from releases.targets.bundle import Targets
+from releases.targets.metrics.prometheus import PrometheusSource
+from releases.topology import PrometheusMetricsSpec, parse_topology
 from tests.releases.fakes import FakeClock, FakeWorld
 from tests.releases.test_engine import SETTINGS
 
@@ -100,7 +100,7 @@ class Recorder:
 
 def _prometheus(url: str) -> PrometheusSource:
     return PrometheusSource(
-        PrometheusMetrics(url=url, responses_labels={"proxy": "web"}, latency_histogram="h",
+        PrometheusMetricsSpec(url=url, responses_labels={"proxy": "web"}, latency_histogram="h",
                           latency_labels={"service": "web"})
     )  # fmt: skip
 

@@ -14,10 +14,9 @@ from releases.model import Pool, Weights
 from releases.sandbox import processes
 from releases.sandbox.environment import Sandbox
 from releases.sandbox.state import INITIAL_PRODUCTION
-from releases.targets.haproxy import HAProxyRouter, RuntimeAPI
-from releases.targets.sandbox_slots import SandboxSlots
-from releases.topology import HAProxyRouter as HAProxyTarget
-from releases.topology import SandboxSlotPair
+from releases.targets.routers.haproxy import HAProxyRouter, RuntimeAPI
+from releases.targets.slots.sandbox import SandboxSlots
+from releases.topology import HAProxyRouterSpec, SandboxSlotPairSpec
 from tests.releases.sandbox_helpers import needs_sandbox_programs
 from tests.releases.test_state_files import modes
 
@@ -31,7 +30,7 @@ def test_up_deploy_swap_and_down(tmp_path: Path) -> None:
         assert sandbox.up().state == sandbox.state()  # idempotent: the running sandbox is left alone
         pids = {name: record.pid for name, record in state.processes.items()}
         web = sandbox.topology().service("web")
-        assert isinstance(web.slots, SandboxSlotPair) and isinstance(web.router, HAProxyTarget)
+        assert isinstance(web.slots, SandboxSlotPairSpec) and isinstance(web.router, HAProxyRouterSpec)
         slots = SandboxSlots(web.slots, web.health, deploy=lambda v: sandbox.deploy("web", v))
         production, staging = slots.probe()
         assert (production.version, staging.version) == ("1.0.0", "1.0.0")
@@ -75,7 +74,7 @@ def test_a_swap_away_from_a_dead_slot_serves_at_once(tmp_path: Path) -> None:
     state = sandbox.up().state
     try:
         web = sandbox.topology().service("web")
-        assert isinstance(web.slots, SandboxSlotPair) and isinstance(web.router, HAProxyTarget)
+        assert isinstance(web.slots, SandboxSlotPairSpec) and isinstance(web.router, HAProxyRouterSpec)
         slots = SandboxSlots(web.slots, web.health, deploy=lambda v: sandbox.deploy("web", v))
         router = HAProxyRouter(RuntimeAPI(web.router.runtime_api), "web")
         sandbox.deploy("web", "2.0.0")
@@ -98,7 +97,7 @@ def test_router_sends_each_pool_its_weight(tmp_path: Path) -> None:
     sandbox.up()
     try:
         web = sandbox.topology().service("web")
-        assert isinstance(web.router, HAProxyTarget)
+        assert isinstance(web.router, HAProxyRouterSpec)
         sandbox.deploy("web", "2.0.0")
         router = HAProxyRouter(RuntimeAPI(web.router.runtime_api), "web")
         deadline = time.monotonic() + 15

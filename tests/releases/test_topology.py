@@ -10,7 +10,13 @@ import pytest
 from releases.errors import BadInput
 from releases.sandbox.configs import topology
 from releases.sandbox.state import Layout, SandboxState, ServicePorts, SlotProcess
-from releases.topology import HAProxyRouter, SandboxPostgres, SandboxSecretStore, Topology, load_topology
+from releases.topology import (
+    HAProxyRouterSpec,
+    SandboxPostgresSpec,
+    SandboxSecretStoreSpec,
+    Topology,
+    load_topology,
+)
 
 LAYOUT = Layout(Path("/srv/sandbox"))
 
@@ -42,10 +48,10 @@ def test_the_sandbox_topology_round_trips_through_the_contract(tmp_path: Path) -
     loaded = load_topology(path)
     assert isinstance(loaded, Topology)
     router = loaded.service("web").router
-    assert isinstance(router, HAProxyRouter) and router.backend == "web"
+    assert isinstance(router, HAProxyRouterSpec) and router.backend == "web"
     # The runbook's parts: the secret store and the database its migrations back up.
-    assert loaded.service("web").secrets == SandboxSecretStore(path="/srv/sandbox/secrets.json")
-    assert loaded.service("web").database == SandboxPostgres(
+    assert loaded.service("web").secrets == SandboxSecretStoreSpec(path="/srv/sandbox/secrets.json")
+    assert loaded.service("web").database == SandboxPostgresSpec(
         backups_dir="/srv/sandbox/backups", bin_dir="/usr/lib/postgresql/15/bin"
     )
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from contract import SECRET_APP_SETTINGS, key_vault_secret_name
 from infra.azure.app_secrets import KEY_VAULT_SECRETS_USER
-from infra.azure.key_vault import key_vault_reference, secret_name
+from infra.azure.key_vault import key_vault_reference
 from infra.offline import SECRET, Plan
-from infra.program import SECRET_APP_SETTINGS
 
 VAULT = "azure-native:keyvault:Vault"
 
@@ -32,7 +32,9 @@ def test_vault_is_protected_from_deletion(plan: Plan) -> None:
 
 def test_one_secret_per_secret_setting_and_every_value_is_a_pulumi_secret(plan: Plan) -> None:
     secrets = plan.of_type("azure-native:keyvault:Secret")
-    assert sorted(s.inputs["secretName"] for s in secrets) == sorted(map(secret_name, SECRET_APP_SETTINGS))
+    assert sorted(s.inputs["secretName"] for s in secrets) == sorted(
+        map(key_vault_secret_name, SECRET_APP_SETTINGS)
+    )
     # The properties reach the engine marked secret; the offline plan shows a stack secret's
     # properties with the value masked (infra/offline.py), the others masked whole.
     for found in secrets:

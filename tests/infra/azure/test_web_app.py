@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
+from contract import SECRET_APP_SETTINGS
 from infra.offline import Plan, PlannedResource
-from infra.program import SECRET_APP_SETTINGS
 from tests.conftest import PROJECT_DIR
 
 APP = "azure-native:web:WebApp"

@@ -11,13 +11,13 @@ import pytest
 
 from releases.errors import BadInput, Refused
 from releases.model import Pool
-from releases.targets.app_service import image_with_tag
-from releases.targets.azure_monitor import AzureMonitorSource
-from releases.targets.cloudflare_lb import _healthy
-from releases.targets.kubernetes_colours import _pointer, image_tag
-from releases.targets.log_analytics import http_logs_query
-from releases.targets.prometheus import PrometheusSource
-from releases.topology import AzureMonitorMetrics, PrometheusMetrics
+from releases.targets.metrics.azure_monitor import AzureMonitorSource
+from releases.targets.metrics.log_analytics import http_logs_query
+from releases.targets.metrics.prometheus import PrometheusSource
+from releases.targets.routers.cloudflare import _healthy
+from releases.targets.slots.app_service import image_with_tag
+from releases.targets.slots.kubernetes import _pointer, image_tag
+from releases.topology import AzureMonitorMetricsSpec, PrometheusMetricsSpec
 
 SITE = (
     "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Web/sites/app"
@@ -73,7 +73,7 @@ def test_azure_monitor_sums_only_the_whole_minutes_of_the_span() -> None:
             asked.update(query)
             return [result]
 
-    target = AzureMonitorMetrics(region="westeurope", production_resource_id=SITE,
+    target = AzureMonitorMetricsSpec(region="westeurope", production_resource_id=SITE,
                                  staging_resource_id=f"{SITE}/slots/staging")  # fmt: skip
     source = AzureMonitorSource(target, Client(), delay_seconds=180)  # type: ignore[arg-type]
     start = datetime(2026, 11, 24, 8, 0, 40, tzinfo=UTC).timestamp()  # weights changed at 08:00:40
@@ -91,7 +91,7 @@ def test_azure_monitor_sums_only_the_whole_minutes_of_the_span() -> None:
 
 
 def test_prometheus_queries_follow_the_colour_that_serves_the_pool_over_the_exact_span() -> None:
-    target = PrometheusMetrics(
+    target = PrometheusMetricsSpec(
         url="http://127.0.0.1:9090", responses_metric="http_requests_total", responses_labels={"app": "api"},
         responses_pool_label="colour", error_label="status", error_pattern="5..",
         latency_histogram="http_request_duration_seconds", latency_labels={"app": "api"},

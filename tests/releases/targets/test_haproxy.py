@@ -6,7 +6,7 @@ import pytest
 
 from releases.errors import VerificationFailed
 from releases.model import Weights
-from releases.targets.haproxy import HAProxyRouter, RuntimeAPI
+from releases.targets.routers.haproxy import HAProxyRouter, RuntimeAPI
 
 HEADER = (
     "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from releases.errors import BadInput
-from releases.targets.app_service import image_with_tag
-from releases.targets.image_tags import digest_of, image_reference, pinned, repository_of, split_version
-from releases.targets.kubernetes_colours import image_tag
+from releases.targets.slots.app_service import image_with_tag
+from releases.targets.slots.image_tags import digest_of, image_reference, pinned, repository_of, split_version
+from releases.targets.slots.kubernetes import image_tag
 
 DIGEST = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32

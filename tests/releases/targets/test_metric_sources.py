@@ -18,10 +18,10 @@ from azure.core.credentials import AccessToken
 from releases.gates import Progress, Verdict, bake
 from releases.model import Pool
 from releases.settings import AnalysisGate
-from releases.targets.azure_monitor import AzureMonitorSource
-from releases.targets.log_analytics import LogAnalyticsSource
-from releases.targets.prometheus import PrometheusSource
-from releases.topology import AzureMonitorMetrics, PrometheusMetrics
+from releases.targets.metrics.azure_monitor import AzureMonitorSource
+from releases.targets.metrics.log_analytics import LogAnalyticsSource
+from releases.targets.metrics.prometheus import PrometheusSource
+from releases.topology import AzureMonitorMetricsSpec, PrometheusMetricsSpec
 from tests.releases.cloud_fakes import azure
 from tests.releases.cloud_fakes.azure import FakeAzure
 from tests.releases.cloud_fakes.prometheus import PROMETHEUS_INSTALLED, ApiMetrics
@@ -49,9 +49,9 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAzure
         fake.stop()
 
 
-def target(workspace: bool = False) -> AzureMonitorMetrics:
+def target(workspace: bool = False) -> AzureMonitorMetricsSpec:
     site = FakeAzure.site_id
-    return AzureMonitorMetrics(region="westeurope", production_resource_id=site,
+    return AzureMonitorMetricsSpec(region="westeurope", production_resource_id=site,
                                staging_resource_id=f"{site}/slots/{azure.SLOT}",
                                log_analytics_workspace_id=azure.WORKSPACE if workspace else None)  # fmt: skip
 
@@ -149,7 +149,7 @@ def test_http_logs_give_errors_and_the_p95_of_each_slot(cloud: FakeAzure) -> Non
 
 needs_prometheus = pytest.mark.skipif(not PROMETHEUS_INSTALLED, reason="prometheus is not installed")
 
-API = PrometheusMetrics(
+API = PrometheusMetricsSpec(
     url="http://127.0.0.1:9", responses_metric="http_requests_total", responses_labels={"app": "api"},
     responses_pool_label="colour", error_label="status", error_pattern="5..",
     latency_histogram="http_request_duration_seconds", latency_labels={"app": "api"},

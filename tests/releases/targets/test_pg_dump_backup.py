@@ -12,8 +12,8 @@ import pytest
 
 from releases.errors import Refused
 from releases.sandbox.environment import Sandbox
-from releases.targets.pg_dump_backup import PgDumpBackups
-from releases.topology import SandboxPostgres
+from releases.targets.backups.pg_dump import PgDumpBackups
+from releases.topology import SandboxPostgresSpec
 from tests.releases.sandbox_helpers import needs_sandbox_programs
 
 pytestmark = needs_sandbox_programs
@@ -29,7 +29,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 
 def backups(sandbox: Sandbox, directory: Path) -> PgDumpBackups:
     state = sandbox.require_running()
-    target = SandboxPostgres(backups_dir=str(directory), bin_dir=state.postgres_bin_dir)
+    target = SandboxPostgresSpec(backups_dir=str(directory), bin_dir=state.postgres_bin_dir)
     return PgDumpBackups(target, sandbox.secrets, "DATABASE_URL")
 
 

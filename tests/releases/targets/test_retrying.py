@@ -8,7 +8,7 @@ import time
 import pytest
 
 from releases.state.store import StateStore
-from releases.targets.retrying import (
+from releases.targets.clients.retrying import (
     Blocked,
     RequestBudget,
     RetryPolicy,

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+
+from azure.core.exceptions import AzureError
+from azure.monitor.query import LogsQueryClient, LogsQueryStatus
 
 from releases.model import Pool
-from releases.targets.azure_auth import summary
-from releases.targets.base import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
-from releases.topology import AzureMonitorMetrics
-
-if TYPE_CHECKING:
-    from azure.monitor.query import LogsQueryClient
+from releases.targets.clients.azure_auth import summary
+from releases.targets.metrics.protocol import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
+from releases.topology import AzureMonitorMetricsSpec
 
 # The demo app's buckets (and Prometheus' habit): the gate's limit is added to them.
 LATENCY_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
@@ -53,7 +52,7 @@ def http_logs_query(resource_id: str, start: float, end: float, bounds: tuple[fl
 class LogAnalyticsSource:
     def __init__(
         self,
-        target: AzureMonitorMetrics,
+        target: AzureMonitorMetricsSpec,
         client: LogsQueryClient,
         delay_seconds: float = 300.0,
         latency_limit_seconds: float | None = None,
@@ -74,8 +73,6 @@ class LogAnalyticsSource:
         return now - self.delay_seconds
 
     def evidence(self, pool: Pool, start: float, end: float) -> PoolEvidence:
-        from azure.core.exceptions import AzureError
-        from azure.monitor.query import LogsQueryStatus
 
         resource = (
             self.target.production_resource_id if pool is Pool.STABLE else self.target.staging_resource_id

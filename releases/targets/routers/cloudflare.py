@@ -18,9 +18,9 @@ import cloudflare
 
 from releases.errors import Refused, TargetUnavailable, VerificationFailed
 from releases.model import Pool, Weights
-from releases.targets import retrying
-from releases.targets.retrying import RequestBudget, RetryDecision, RetryPolicy
-from releases.topology import CloudflareRouter
+from releases.targets.clients import retrying
+from releases.targets.clients.retrying import RequestBudget, RetryDecision, RetryPolicy
+from releases.topology import CloudflareRouterSpec
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ def _errors(error: cloudflare.APIStatusError) -> str:
 class CloudflareLoadBalancer:
     def __init__(
         self,
-        target: CloudflareRouter,
+        target: CloudflareRouterSpec,
         client: cloudflare.Cloudflare,
         policy: RetryPolicy,
         budget: RequestBudget,

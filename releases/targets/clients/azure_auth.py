@@ -3,17 +3,17 @@ variables, workload or managed identity, `az login`), checked before a release c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ClientAuthenticationError
+from azure.identity import DefaultAzureCredential
 
 from releases.errors import Refused
 from releases.settings import CloudSettings
 
-if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
-
 
 def credential(settings: CloudSettings) -> TokenCredential:
-    from azure.identity import DefaultAzureCredential
 
     if settings.azure_disable_instance_discovery:
         return DefaultAzureCredential(disable_instance_discovery=True)
@@ -44,7 +44,6 @@ def summary(error: Exception) -> str:
 
 def check(token_credential: TokenCredential, scope: str) -> None:
     """Fetch a token for `scope` now, so missing credentials stop a command before any change."""
-    from azure.core.exceptions import ClientAuthenticationError
 
     try:
         token_credential.get_token(scope)

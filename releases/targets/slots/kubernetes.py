@@ -12,27 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
+
+from kubernetes import config
+from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, V1Deployment
+from kubernetes.client.exceptions import ApiException
+from urllib3 import HTTPResponse
+from urllib3.exceptions import HTTPError
 
 from releases.errors import Refused, TargetUnavailable, VerificationFailed
 from releases.model import Pool, SlotHealth
-from releases.targets import retrying
-from releases.targets.image_tags import image_reference, repository_of, split_version, tag_of
-from releases.targets.retrying import RetryDecision, RetryPolicy
-from releases.topology import KubernetesSlotPair
-
-if TYPE_CHECKING:
-    from kubernetes.client import ApiClient, V1Deployment
-    from urllib3 import HTTPResponse
+from releases.targets.clients import retrying
+from releases.targets.clients.retrying import RetryDecision, RetryPolicy
+from releases.targets.slots.image_tags import image_reference, repository_of, split_version, tag_of
+from releases.topology import KubernetesSlotPairSpec
 
 T = TypeVar("T")
 JSON_PATCH = "application/json-patch+json"
 
 
-def api_client(target: KubernetesSlotPair, kubeconfig: Path | None) -> ApiClient:
+def api_client(target: KubernetesSlotPairSpec, kubeconfig: Path | None) -> ApiClient:
     """A client for the cluster's context in the kubeconfig: the context named like the cluster
     (`aws eks update-kubeconfig --alias <name>`) or the one `update-kubeconfig` names by ARN."""
-    from kubernetes import config
 
     path = str(kubeconfig) if kubeconfig else None
     hint = (
@@ -65,8 +66,9 @@ def image_tag(image: str | None) -> str | None:
 
 
 class KubernetesSlots:
-    def __init__(self, target: KubernetesSlotPair, client: ApiClient, policy: RetryPolicy, timeout: float):
-        from kubernetes.client import AppsV1Api, CoreV1Api
+    def __init__(
+        self, target: KubernetesSlotPairSpec, client: ApiClient, policy: RetryPolicy, timeout: float
+    ):
 
         self.target = target
         self.apps = AppsV1Api(client)
@@ -77,9 +79,6 @@ class KubernetesSlots:
     # -- calls -----------------------------------------------------------------------------------
 
     def _call(self, what: str, operation: Callable[[], T]) -> T:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
         def classify(error: Exception) -> RetryDecision:
             if isinstance(error, ApiException) and error.status == 429:
                 headers = error.headers or {}
@@ -270,9 +269,6 @@ class KubernetesSlots:
     def fetch(self, staging: bool, path: str, timeout: float) -> tuple[int, str]:
         """GET through the API server's service proxy to the `preview` or `active` Service. One
         attempt: a smoke test judges what the slot answers, retries would hide a flaky one."""
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
         name = self.target.services.preview if staging else self.target.services.active
         try:
             response = self.core.connect_get_namespaced_service_proxy_with_path(

@@ -15,8 +15,8 @@ import httpx
 
 from releases.model import Pool
 from releases.redact import mask, redact_url
-from releases.targets.base import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
-from releases.topology import PrometheusMetrics
+from releases.targets.metrics.protocol import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
+from releases.topology import PrometheusMetricsSpec
 
 QUERY_TIMEOUT_SECONDS = 5.0
 
@@ -41,7 +41,7 @@ class PrometheusSource:
     delay_seconds = 0.0  # a scrape is queryable as soon as it is stored
 
     def __init__(
-        self, targets: PrometheusMetrics, pool_label_value: Callable[[Pool], str] = pool_name
+        self, targets: PrometheusMetricsSpec, pool_label_value: Callable[[Pool], str] = pool_name
     ) -> None:
         """`pool_label_value` says which label value holds a pool's figures: the pool's own name
         where the router labels them (HAProxy), the colour serving it on Kubernetes."""

@@ -19,8 +19,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from releases.errors import Refused
 from releases.state_files import private_directory
-from releases.targets.base import Backup, SecretStore
-from releases.topology import SandboxPostgres
+from releases.targets.backups.protocol import Backup
+from releases.targets.secrets.protocol import SecretStore
+from releases.topology import SandboxPostgresSpec
 
 LIBPQ_VARIABLES = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
                    "dbname": "PGDATABASE"}  # fmt: skip
@@ -39,7 +40,7 @@ def _row_counts(connection: psycopg.Connection) -> dict[str, int]:
 
 
 class PgDumpBackups:
-    def __init__(self, target: SandboxPostgres, secrets: SecretStore, url_secret: str) -> None:
+    def __init__(self, target: SandboxPostgresSpec, secrets: SecretStore, url_secret: str) -> None:
         self.target = target
         self.secrets = secrets
         self.url_secret = url_secret

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+
+from azure.core.exceptions import AzureError
+from azure.monitor.querymetrics import MetricsClient
 
 from releases.model import Pool
-from releases.targets.azure_auth import summary
-from releases.targets.base import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
-from releases.topology import AzureMonitorMetrics
-
-if TYPE_CHECKING:
-    from azure.monitor.querymetrics import MetricsClient
+from releases.targets.clients.azure_auth import summary
+from releases.targets.metrics.protocol import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
+from releases.topology import AzureMonitorMetricsSpec
 
 REQUESTS, ERRORS = "Requests", "Http5xx"
 NAMESPACES = {Pool.STABLE: "Microsoft.Web/sites", Pool.CANARY: "Microsoft.Web/sites/slots"}
@@ -40,7 +39,7 @@ def _epoch(moment: datetime) -> float:
 
 class AzureMonitorSource:
     def __init__(
-        self, target: AzureMonitorMetrics, client: MetricsClient, delay_seconds: float = 180.0
+        self, target: AzureMonitorMetricsSpec, client: MetricsClient, delay_seconds: float = 180.0
     ) -> None:
         self.target = target
         self.client = client
@@ -54,7 +53,6 @@ class AzureMonitorSource:
 
     def evidence(self, pool: Pool, start: float, end: float) -> PoolEvidence:
         """The whole minutes within [start, end], summed."""
-        from azure.core.exceptions import AzureError
 
         first, last = self.align(start), math.floor(end / GRAIN_SECONDS) * GRAIN_SECONDS
         if last <= first:

@@ -11,15 +11,15 @@ from collections.abc import Callable
 
 from releases.errors import VerificationFailed
 from releases.model import Pool, SlotHealth
-from releases.targets.haproxy import RuntimeAPI, ServerState, server_states
-from releases.targets.slot_probe import fetch, probe_slot
-from releases.topology import HealthPaths, SandboxSlotPair
+from releases.targets.routers.haproxy import RuntimeAPI, ServerState, server_states
+from releases.targets.slots.probe import fetch, probe_slot
+from releases.topology import HealthPaths, SandboxSlotPairSpec
 
 
 class SandboxSlots:
     def __init__(
         self,
-        targets: SandboxSlotPair,
+        targets: SandboxSlotPairSpec,
         health: HealthPaths,
         deploy: Callable[[str], object],
     ) -> None:

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.mgmt.web import WebSiteManagementClient
+from azure.mgmt.web.models import CsmSlotEntity, SiteConfig, SiteConfigResource
 
 from releases.errors import Refused, TargetUnavailable
 from releases.model import SlotHealth
-from releases.targets import azure_auth, retrying
-from releases.targets.image_tags import TAG, image_reference, split_version
-from releases.targets.retrying import RetryDecision, RetryPolicy
-from releases.targets.slot_probe import fetch, probe_slot
-from releases.topology import AppServiceSlotPair, HealthPaths
-
-if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
-    from azure.mgmt.web import WebSiteManagementClient
+from releases.targets.clients import azure_auth, retrying
+from releases.targets.clients.retrying import RetryDecision, RetryPolicy
+from releases.targets.slots.image_tags import TAG, image_reference, split_version
+from releases.targets.slots.probe import fetch, probe_slot
+from releases.topology import AppServiceSlotPairSpec, HealthPaths
 
 T = TypeVar("T")
 
@@ -34,7 +35,7 @@ CONTAINER_IMAGE = re.compile(
 
 def image_with_tag(linux_fx_version: str, tag: str) -> str:
     """`DOCKER|registry/app:old` -> `DOCKER|registry/app:<tag>`; a version pinned by digest
-    (`1.2.3@sha256:...`) gives `DOCKER|registry/app:1.2.3@sha256:...` (releases/targets/image_tags.py)."""
+    (`1.2.3@sha256:...`) gives `DOCKER|registry/app:1.2.3@sha256:...` (see `image_tags`)."""
     split_version(tag)
     match = CONTAINER_IMAGE.match(linux_fx_version or "")
     if match is None:
@@ -48,7 +49,7 @@ def image_with_tag(linux_fx_version: str, tag: str) -> str:
 class AppServiceSlots:
     def __init__(
         self,
-        target: AppServiceSlotPair,
+        target: AppServiceSlotPairSpec,
         health: HealthPaths,
         client: WebSiteManagementClient,
         credential: TokenCredential,
@@ -67,7 +68,6 @@ class AppServiceSlots:
     # -- calls -----------------------------------------------------------------------------------
 
     def _call(self, what: str, operation: Callable[[], T], retry_conflicts: bool = False) -> T:
-        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
         policy = self.policy
         if retry_conflicts:
@@ -107,7 +107,6 @@ class AppServiceSlots:
         return probe_slot(self.target.slot, self.target.staging_url, self.health)
 
     def deploy_staging(self, version: str) -> None:
-        from azure.mgmt.web.models import SiteConfig, SiteConfigResource
 
         rg, app, slot = self.target.resource_group, self.target.app, self.target.slot
         current = self._call(
@@ -124,7 +123,6 @@ class AppServiceSlots:
         )
 
     def swap(self) -> None:
-        from azure.mgmt.web.models import CsmSlotEntity
 
         rg, app, slot = self.target.resource_group, self.target.app, self.target.slot
         entity = CsmSlotEntity(target_slot=PRODUCTION, preserve_vnet=True)

@@ -1,8 +1,8 @@
 """Key Vault as an environment's secret store (`azure-keyvault-secrets`).
 
 Secrets are named as the app's settings name them (DATABASE_URL); Key Vault allows no underscore,
-so the vault holds `database-url` (`secret_name`, the rule the infrastructure also writes them
-by, `infra/azure/app_secrets.py`). The pre-flight lists names only (a disabled secret counts as absent:
+so the vault holds `database-url` (`contract.key_vault_secret_name`, the rule the infrastructure
+also writes them by). The pre-flight lists names only (a disabled secret counts as absent:
 App Service cannot resolve a reference to it); a value is read only for the migration's
 `DATABASE_URL`.
 """
@@ -10,35 +10,31 @@ App Service cannot resolve a reference to it); a value is read only for the migr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from azure.keyvault.secrets import KeyVaultSecret, SecretClient
 from pydantic import SecretStr
 
+from contract import app_setting_name, key_vault_secret_name
 from releases.errors import Refused, TargetUnavailable
 from releases.settings import CloudSettings
-from releases.targets import azure_auth
-from releases.topology import KeyVaultSecretStore
-
-if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
+from releases.targets.clients import azure_auth
+from releases.topology import KeyVaultSecretStoreSpec
 
 T = TypeVar("T")
 
 
-def secret_name(app_setting: str) -> str:
-    """Key Vault secret names allow letters, digits and dashes: DATABASE_URL -> database-url."""
-    return app_setting.lower().replace("_", "-")
-
-
-def app_setting_name(secret: str) -> str:
-    return secret.upper().replace("-", "_")
-
-
 class KeyVaultSecrets:
     def __init__(
-        self, target: KeyVaultSecretStore, credential: TokenCredential, clouds: CloudSettings
+        self, target: KeyVaultSecretStoreSpec, credential: TokenCredential, clouds: CloudSettings
     ) -> None:
-        from azure.keyvault.secrets import SecretClient
 
         self.target = target
         self.client = SecretClient(
@@ -56,7 +52,6 @@ class KeyVaultSecrets:
         return f"Key Vault {self.target.vault_url}"
 
     def _call(self, what: str, operation: Callable[[], T]) -> T:
-        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
         try:
             return operation()
@@ -78,10 +73,8 @@ class KeyVaultSecrets:
         return {app_setting_name(p.name) for p in properties if p.name and p.enabled is not False}
 
     def value(self, name: str) -> SecretStr:
-        from azure.core.exceptions import ResourceNotFoundError
-        from azure.keyvault.secrets import KeyVaultSecret
 
-        stored = secret_name(name)
+        stored = key_vault_secret_name(name)
 
         def read() -> KeyVaultSecret | None:
             try:

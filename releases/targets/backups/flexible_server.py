@@ -8,30 +8,27 @@ from that moment (the procedure the engine prints when an irreversible migration
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError
+from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
 
 from releases.errors import Refused, TargetUnavailable
 from releases.settings import CloudSettings
-from releases.targets import azure_auth
-from releases.targets.base import Backup
-from releases.topology import PostgresFlexibleServer
-
-if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
+from releases.targets.backups.protocol import Backup
+from releases.targets.clients import azure_auth
+from releases.topology import PostgresFlexibleServerSpec
 
 
 class FlexibleServerBackups:
     def __init__(
-        self, target: PostgresFlexibleServer, credential: TokenCredential, clouds: CloudSettings
+        self, target: PostgresFlexibleServerSpec, credential: TokenCredential, clouds: CloudSettings
     ) -> None:
-        from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
 
         self.target = target
         options = azure_auth.arm_client_options(clouds, clouds.backup_polling_seconds)
         self.client = PostgreSQLManagementClient(credential, target.subscription_id, **options)
 
     def backup(self, name: str, timeout: float) -> Backup:
-        from azure.core.exceptions import AzureError
 
         rg, server = self.target.resource_group, self.target.server
         operations = self.client.backups_automatic_and_on_demand

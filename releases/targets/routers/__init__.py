@@ -1,0 +1,1 @@
+"""Traffic routers: the protocol the engine drives, and one module per kind (HAProxy, Cloudflare)."""

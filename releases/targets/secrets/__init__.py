@@ -1,0 +1,1 @@
+"""Secret stores: the protocol, one module per kind (Key Vault, the sandbox's own file)."""
