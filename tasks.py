@@ -516,8 +516,9 @@ def policy(c: Context, env: str = "", json_: bool = False, new_stack: bool = Fal
 def rehearse(c: Context, json_: str = "", rate: str = "200", keep: bool = False) -> None:
     """The main job: rehearse releases on a fresh sandbox under load, and report.
 
-    A good release, a bad release caught by the gates, a promotion rolled back by hand and a
-    release with a migration; prints a summary and writes a JSON report."""
+    Six scenarios: a good release, a bad release caught by the gates, a promotion rolled back by
+    hand, a release with a migration, a release held for want of traffic and a bad release caught
+    under thin load; prints a summary and writes a JSON report."""
     from releases.console import rehearsal_table
     from releases.errors import BadInput
     from releases.rehearsal.run import Rehearsal, write_report

@@ -36,3 +36,10 @@ def plan(request: pytest.FixtureRequest) -> Plan:
 
 # State stores (SQLite, and a real PostgreSQL per session): fixtures for every test module.
 from tests.state_stores import postgres_cluster, postgres_url, state_url  # noqa: E402, F401
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts a PostgreSQL server is end to end, whichever module it is in."""
+    for item in items:
+        if "postgres_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)

@@ -30,7 +30,7 @@ from releases.sandbox.datastores import (
 )
 from releases.state.store import StateStore
 
-STORES = ("sqlite", "postgresql")
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.e2e)]
 ROLE = "platform"
 
 

@@ -17,6 +17,8 @@ from pytest_httpserver import HTTPServer
 from tests.releases.cloud_fakes.world import API_BALANCER, SECRETS, WEB_BALANCER, CloudWorld, cloud_world
 from tests.releases.sandbox_helpers import Operator
 
+pytestmark = pytest.mark.e2e
+
 BALANCERS = {"web": WEB_BALANCER, "api": API_BALANCER}
 STAGING = {
     "lease_seconds": 10,

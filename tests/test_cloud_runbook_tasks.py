@@ -17,6 +17,8 @@ from tests.releases.cloud_fakes.world import WEB_BALANCER, CloudWorld, cloud_wor
 from tests.releases.sandbox_helpers import Operator
 from tests.test_cloud_release_tasks import assert_no_secret_anywhere, first_step, operator, run, serving
 
+pytestmark = pytest.mark.e2e
+
 # Checks it was given Key Vault's DATABASE_URL, then leaves a mark (the migration "ran").
 MIGRATION = (
     "import os, pathlib, sys; ok = os.environ['DATABASE_URL'] == {url!r};"

@@ -17,7 +17,7 @@ import pytest
 
 from tests.releases.sandbox_helpers import Operator, needs_sandbox_programs, steady_load
 
-pytestmark = needs_sandbox_programs
+pytestmark = [pytest.mark.e2e, needs_sandbox_programs]
 
 # The sandbox's own gate settings (tasks.py DEFAULTS: 1% and 500 ms, 8 s minimum bake, 15 s idle),
 # only the health gate quicker.

@@ -17,7 +17,7 @@ import pytest
 
 from tests.releases.sandbox_helpers import FAST, Operator, needs_sandbox_programs, steady_load
 
-pytestmark = needs_sandbox_programs
+pytestmark = [pytest.mark.e2e, needs_sandbox_programs]
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from tests.releases.sandbox_helpers import (
     wait_for_intent,
 )
 
-pytestmark = needs_sandbox_programs
+pytestmark = [pytest.mark.e2e, needs_sandbox_programs]
 
 # A bake long enough to act during it; a short lease, so that a pause outlives it.
 SLOW_BAKE = fast(lease_seconds=2, analysis={"bake_seconds": 60, "interval_seconds": 0.5})

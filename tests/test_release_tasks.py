@@ -23,6 +23,8 @@ from tests.releases.sandbox_helpers import (
     wait_for_intent,
 )
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def operator(tmp_path: Path) -> Iterator[Operator]:

@@ -11,6 +11,8 @@ from invoke.parser.argument import Argument
 import tasks
 from tests.releases.sandbox_helpers import Operator
 
+pytestmark = pytest.mark.e2e
+
 
 def all_tasks() -> dict[str, tasks.OperatorTask]:
     found = {}

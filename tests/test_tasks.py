@@ -18,6 +18,8 @@ import tasks
 from contract import EXIT_BAD_INPUT
 from tests.conftest import PROJECT_DIR
 
+pytestmark = pytest.mark.e2e
+
 
 def invoke(*args: str, project: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

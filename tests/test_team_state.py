@@ -28,6 +28,8 @@ from tests.releases.cloud_fakes.world import WEB_BALANCER, CloudWorld, cloud_wor
 from tests.releases.sandbox_helpers import Operator
 from tests.state_stores import upgraded, wait_for_rows
 
+pytestmark = pytest.mark.e2e
+
 STAGING = {
     "lease_seconds": 10,
     "health": {"consecutive": 2, "interval_seconds": 0.1, "timeout_seconds": 10},

@@ -1,4 +1,4 @@
-"""The rehearsal: a fresh sandbox, steady load through HAProxy, and three scenarios run as real
+"""The rehearsal: a fresh sandbox, steady load through HAProxy, and six scenarios run as real
 `invoke` commands in subprocesses (as an operator would type them):
 
 1. good release: `release --auto --version 2.0.0` ends promoted;

@@ -8,6 +8,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from infra.offline import Plan, run_offline
 from infra.parity import compare
 from infra.program import build
@@ -50,6 +52,7 @@ def test_a_resource_only_one_stack_declares_is_flagged_unless_zonal(plan_of: Cal
     ]
 
 
+@pytest.mark.e2e
 def test_parity_command_exits_0_on_the_committed_stacks() -> None:
     result = invoke("parity", "--json")
     assert result.returncode == 0, result.stderr
@@ -57,6 +60,7 @@ def test_parity_command_exits_0_on_the_committed_stacks() -> None:
     assert document["flagged"] == 0 and document["differences"]
 
 
+@pytest.mark.e2e
 def test_parity_command_flags_a_stack_file_difference_and_exits_1(tmp_path: Path) -> None:
     for name in ("tasks.py", "Pulumi.yaml", "Pulumi.production.yaml"):
         shutil.copy(PROJECT_DIR / name, tmp_path / name)

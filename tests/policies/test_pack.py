@@ -20,6 +20,8 @@ from policies.rule import Level
 from policies.rules import RULES
 from tests.conftest import PROJECT_DIR
 
+pytestmark = pytest.mark.e2e
+
 VAULT = "azure-native:keyvault:Vault"
 VAULT_URN = f"urn:pulumi:production::platform::platform:azure:KeyVault${VAULT}::key-vault-vault"
 

@@ -20,6 +20,8 @@ from policies.check import check_plan
 from policies.rules import RULES
 from tests.conftest import PROJECT_DIR
 
+pytestmark = pytest.mark.e2e
+
 # Each protected key, a weak value the clouds accept, and the (rule, resource) pairs it must break.
 WEAKENED: dict[str, tuple[str, set[tuple[str, str]]]] = {
     "webMinTlsVersion": (

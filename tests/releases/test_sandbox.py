@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from releases.model import Pool, Weights
 from releases.sandbox import processes
@@ -20,7 +21,7 @@ from releases.topology import HAProxyRouterSpec, SandboxSlotPairSpec
 from tests.releases.sandbox_helpers import needs_sandbox_programs
 from tests.releases.test_state_files import modes
 
-pytestmark = needs_sandbox_programs
+pytestmark = [pytest.mark.e2e, needs_sandbox_programs]
 
 
 def test_up_deploy_swap_and_down(tmp_path: Path) -> None:

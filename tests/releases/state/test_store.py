@@ -20,6 +20,8 @@ from releases.state.store import StateStore, parse_url
 from tests.releases.sandbox_helpers import Operator
 from tests.state_stores import PostgresCluster, wait_for_rows
 
+pytestmark = pytest.mark.e2e
+
 MIGRATIONS = Path(store_module.__file__).parent / "migrations"
 
 # The journal's schema before the store had migrations, as journal.py created it (and an older one

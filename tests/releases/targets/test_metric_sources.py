@@ -169,6 +169,7 @@ def api_metrics(tmp_path: Path) -> Iterator[ApiMetrics]:
         metrics.stop()
 
 
+@pytest.mark.e2e
 @needs_prometheus
 def test_real_prometheus_counts_the_span_asked_for_and_says_how_fresh_it_is(api_metrics: ApiMetrics) -> None:
     """The fake ignored the query's range; the real one counts what the exporter served in it."""
@@ -188,6 +189,7 @@ def test_real_prometheus_counts_the_span_asked_for_and_says_how_fresh_it_is(api_
     assert stable.errors == 0 and stable.slower_than(0.5) == 0
 
 
+@pytest.mark.e2e
 @needs_prometheus
 def test_a_target_no_longer_scraped_has_no_fresh_data(api_metrics: ApiMetrics) -> None:
     source = PrometheusSource(API.model_copy(update={"url": api_metrics.url}), lambda pool: "green")
@@ -200,6 +202,7 @@ def test_a_target_no_longer_scraped_has_no_fresh_data(api_metrics: ApiMetrics) -
     assert source.complete_until(Pool.CANARY, time.time()) is None
 
 
+@pytest.mark.e2e
 @needs_prometheus
 def test_a_bad_canary_on_real_prometheus_fails_the_bake(api_metrics: ApiMetrics) -> None:
     source = PrometheusSource(API.model_copy(update={"url": api_metrics.url}),

@@ -16,7 +16,7 @@ from releases.targets.backups.pg_dump import PgDumpBackups
 from releases.topology import SandboxPostgresSpec
 from tests.releases.sandbox_helpers import needs_sandbox_programs
 
-pytestmark = needs_sandbox_programs
+pytestmark = [pytest.mark.e2e, needs_sandbox_programs]
 
 
 @pytest.fixture
