@@ -156,11 +156,20 @@ def release(
         promoted = percent == 100
         # After the swap the new version is production: the stable pool, all the traffic.
         share, serving = (0.0, version) if promoted else (percent / 100, stable)
-        traffic = SimulatedTraffic(generator, 0.0 if no_traffic else rate, share, version, serving, clock,
-                                   metrics_gone_at)  # fmt: skip
-        result = bake(f"{percent}%", VERIFY_SECONDS if promoted else gate.bake_seconds,
-                      Pool.STABLE if promoted else Pool.CANARY, traffic, gate, Progress(), not promoted,
-                      clock, clock.sleep)  # fmt: skip
+        traffic = SimulatedTraffic(
+            generator, 0.0 if no_traffic else rate, share, version, serving, clock, metrics_gone_at
+        )
+        result = bake(
+            f"{percent}%",
+            VERIFY_SECONDS if promoted else gate.bake_seconds,
+            Pool.STABLE if promoted else Pool.CANARY,
+            traffic,
+            gate,
+            Progress(),
+            not promoted,
+            clock,
+            clock.sleep,
+        )
         if first_decision is None:
             first_decision = result.analyses[-1].seconds if result.analyses else None
         if result.verdict is Verdict.FAIL:
@@ -201,9 +210,11 @@ SCENARIOS = (
 
 def run(trials: int, seed: int) -> None:
     generator = np.random.default_rng(seed)
-    print(f"gate calibration: {trials} releases per row, seed {seed}, production gate defaults "
-          f"(fail_alpha {GATE.fail_alpha}, pass_beta {GATE.pass_beta}, bake {GATE.bake_seconds:g} s, "
-          f"deadline {GATE.max_bake_seconds:g} s, looks every {GATE.interval_seconds:g} s)\n")  # fmt: skip
+    print(
+        f"gate calibration: {trials} releases per row, seed {seed}, production gate defaults "
+        f"(fail_alpha {GATE.fail_alpha}, pass_beta {GATE.pass_beta}, bake {GATE.bake_seconds:g} s, "
+        f"deadline {GATE.max_bake_seconds:g} s, looks every {GATE.interval_seconds:g} s)\n"
+    )
     header = ("scenario", "req/s", "promoted", "stopped <50%", "stopped at 10%", "held", "median s", "target")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -211,16 +222,34 @@ def run(trials: int, seed: int) -> None:
     for scenario in SCENARIOS:
         for rate in (200.0, 40.0):
             gate = GATE.model_copy(update={"interval_seconds": scenario.interval_seconds})
-            results = [release(generator, rate, scenario.version, scenario.stable, scenario.no_traffic,
-                               scenario.metrics_gone_at, gate) for _ in range(trials)]  # fmt: skip
+            results = [
+                release(
+                    generator,
+                    rate,
+                    scenario.version,
+                    scenario.stable,
+                    scenario.no_traffic,
+                    scenario.metrics_gone_at,
+                    gate,
+                )
+                for _ in range(trials)
+            ]
             promoted = sum(r.outcome == "promoted" for r in results) / trials
             before_50 = sum(r.outcome != "promoted" and r.outcome.endswith("10%") for r in results) / trials
             at_10 = sum(r.failed_at == 10 for r in results) / trials
             held = sum(r.outcome.startswith("held") for r in results) / trials
             decisions = [r.decision_seconds for r in results if r.failed_at == 10 and r.decision_seconds]
             median = f"{statistics.median(decisions):.0f}" if decisions else "-"
-            row = (scenario.name, f"{rate:.0f}", f"{promoted:.1%}", f"{before_50:.1%}", f"{at_10:.1%}",
-                   f"{held:.1%}", median, scenario.target)  # fmt: skip
+            row = (
+                scenario.name,
+                f"{rate:.0f}",
+                f"{promoted:.1%}",
+                f"{before_50:.1%}",
+                f"{at_10:.1%}",
+                f"{held:.1%}",
+                median,
+                scenario.target,
+            )
             print("| " + " | ".join(row) + " |", flush=True)
     print(f"\n{len(SCENARIOS) * 2 * trials} simulated releases in {time.perf_counter() - started:.1f} s")
 

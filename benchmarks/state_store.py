@@ -46,9 +46,16 @@ def step_writes(journal: Journal, steps: int) -> list[float]:
             journal.set_percent(record, 10 + index % 40)
             journal.record("sandbox", "bench", EventKind.OUTCOME, Step.WEIGHTS, record.id, canary=0.1)
             journal.record(
-                "sandbox", "bench", EventKind.GATE, Step.BAKE, record.id,
-                verdict="pass", reasons=["error rate 0.10% within 1.00%"], error_rate=0.001, p95=0.12,
-            )  # fmt: skip
+                "sandbox",
+                "bench",
+                EventKind.GATE,
+                Step.BAKE,
+                record.id,
+                verdict="pass",
+                reasons=["error rate 0.10% within 1.00%"],
+                error_rate=0.001,
+                p95=0.12,
+            )
             journal.record("sandbox", "bench", EventKind.OUTCOME, Step.BAKE, record.id, verdict="pass")
             times.append((time.perf_counter() - started) * 1000)
     return times

@@ -108,8 +108,31 @@ ImageRef = Annotated[
 
 
 # The retention periods CloudWatch Logs accepts, in days (0: never expire).
-CLOUDWATCH_RETENTION_DAYS = (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
-                             2192, 2557, 2922, 3288, 3653)  # fmt: skip
+CLOUDWATCH_RETENTION_DAYS = (
+    0,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 def _cloudwatch_retention(value: int) -> int:

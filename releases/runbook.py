@@ -109,8 +109,10 @@ def run_migration(
         ) from None
     except subprocess.TimeoutExpired as error:
         # On a timeout the captured output comes back as bytes, whatever `text` asked for.
-        captured = [part.decode(errors="replace") if isinstance(part, bytes) else part or ""
-                    for part in (error.output, error.stderr)]  # fmt: skip
+        captured = [
+            part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+            for part in (error.output, error.stderr)
+        ]
         output = _tail("".join(captured), secrets)
         raise GateFailed(
             f"the migration did not finish within {settings.timeout_seconds:g} s and was stopped; nothing "
@@ -153,8 +155,10 @@ def _smoke_command(
 ) -> list[str]:
     url = slots.url(staging)
     if url is None:
-        return [f"the smoke command needs the {which} slot's URL, which this slot pair does not have; "
-                "use HTTP checks (smoke.checks) instead"]  # fmt: skip
+        return [
+            f"the smoke command needs the {which} slot's URL, which this slot pair does not have; "
+            "use HTTP checks (smoke.checks) instead"
+        ]
     try:
         completed = _run(smoke.command, {"SMOKE_URL": url}, smoke.timeout_seconds)
     except FileNotFoundError:

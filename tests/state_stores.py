@@ -58,9 +58,12 @@ class PostgresCluster:
         import psycopg
 
         return psycopg.connect(
-            host=str(self.server.data_dir), port=self.server.port, user=SUPERUSER, dbname="postgres",
+            host=str(self.server.data_dir),
+            port=self.server.port,
+            user=SUPERUSER,
+            dbname="postgres",
             autocommit=True,
-        )  # fmt: skip
+        )
 
     def new_database(self) -> str:
         """A fresh, empty database owned by the test role; returns its URL (with the password)."""

@@ -49,8 +49,12 @@ def operator(
     staging: dict[str, Any] | None = None,
     **env: str | None,
 ) -> Operator:
-    config = {"releases": {"staging": {**STAGING, **(staging or {})},
-                           "clouds": {**world.clouds_config(), **(clouds or {})}}}  # fmt: skip
+    config = {
+        "releases": {
+            "staging": {**STAGING, **(staging or {})},
+            "clouds": {**world.clouds_config(), **(clouds or {})},
+        }
+    }
     person = Operator(tmp_path / "state", config)
     person.env.update(world.environment())
     for name, value in env.items():
@@ -185,9 +189,13 @@ def test_a_slow_response_is_waited_for_and_a_conflicting_swap_retried(
     first = first_step(person, world, "web", "50", "1.1.0")
     assert first.returncode == 0, first.stdout + first.stderr
     world.cloudflare.fail("GET", PATCH_WEIGHTS, None, delay_seconds=1.5)
-    world.azure.fail("POST", r".*/slotsswap", 409, headers={"Retry-After": "1"},
-                     body={"error": {"code": "Conflict", "message": "Another operation is in progress"}},
-                     )  # fmt: skip
+    world.azure.fail(
+        "POST",
+        r".*/slotsswap",
+        409,
+        headers={"Retry-After": "1"},
+        body={"error": {"code": "Conflict", "message": "Another operation is in progress"}},
+    )
     result = run(person, world, "release", "--service", "web", "--percent", "100")
     assert result.returncode == 0, result.stdout + result.stderr
     assert world.azure.count("POST", r".*/slotsswap") == 2

@@ -53,9 +53,14 @@ class Shell(Operator):
     team's state URL, and the cloud credentials."""
 
     def __init__(
-        self, world: CloudWorld, state_dir: Path, host: str, url: str, staging: dict[str, Any] | None = None,
+        self,
+        world: CloudWorld,
+        state_dir: Path,
+        host: str,
+        url: str,
+        staging: dict[str, Any] | None = None,
         clouds: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         config = {
             "releases": {"staging": staging or STAGING, "clouds": {**world.clouds_config(), **(clouds or {})}}
         }
@@ -152,8 +157,12 @@ def test_a_shell_whose_clock_is_an_hour_ahead_cannot_take_a_live_lock(
         second_step = bob.argv(*bob.cloud("release", "--service", "web", "--percent", "50"))
         skewed = subprocess.run(
             ["faketime", "-f", "+1h", *second_step],
-            capture_output=True, text=True, env=bob.env, timeout=120, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=bob.env,
+            timeout=120,
+            check=False,
+        )
         assert skewed.returncode == 3, skewed.stdout + skewed.stderr
         assert "lock held by" in skewed.stderr and "on laptop-a" in skewed.stderr
         assert release.poll() is None

@@ -38,8 +38,12 @@ def run_actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
     assert binary is not None
     return subprocess.run(
         [binary, "-no-color", "-oneline", *map(str, files)],
-        capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=120,
+        check=False,
+    )
 
 
 @needs_actionlint

@@ -116,8 +116,11 @@ def _origin_credential(site: Resource, _: Context) -> Iterator[str]:
             f"{ORIGIN_HEADER} origin credential"
         )
         return
-    allows = [r for r in items(site.props, "siteConfig.ipSecurityRestrictions") if isinstance(r, Mapping)
-              and value_at(r, "action") == "Allow"]  # fmt: skip
+    allows = [
+        r
+        for r in items(site.props, "siteConfig.ipSecurityRestrictions")
+        if isinstance(r, Mapping) and value_at(r, "action") == "Allow"
+    ]
     if not allows:
         yield f"siteConfig.ipSecurityRestrictions admits nothing; expected rules requiring {ORIGIN_HEADER}"
     for restriction in allows:

@@ -74,8 +74,16 @@ class LoadGenerator:
         try:
             response = await client.get(self.url, headers=self.headers)
         except httpx.HTTPError as error:
-            self.samples.append(Sample(sent_at, time.perf_counter() - started, None, None, False,
-                                       f"{type(error).__name__}: {error}"))  # fmt: skip
+            self.samples.append(
+                Sample(
+                    sent_at,
+                    time.perf_counter() - started,
+                    None,
+                    None,
+                    False,
+                    f"{type(error).__name__}: {error}",
+                )
+            )
             return
         self.samples.append(
             Sample(

@@ -116,9 +116,13 @@ class Rehearsal:
         with open_private(log) as output:
             completed = subprocess.run(
                 [sys.executable, "-m", "invoke", "--search-root", str(self.project_dir), *args],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=environment,
-                timeout=COMMAND_TIMEOUT_SECONDS, check=False,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                timeout=COMMAND_TIMEOUT_SECONDS,
+                check=False,
+            )
         self.say(f"  exit {completed.returncode} after {time.time() - started:.1f} s (log: {log})")
         return completed.returncode, started
 
@@ -230,8 +234,9 @@ class Rehearsal:
         return scenario, started
 
     def _migration(self) -> ScenarioReport:
-        scenario = ScenarioReport("release with a migration", "2.3.0", Outcome.PROMOTED.value,
-                                  expects_migration=True)  # fmt: skip
+        scenario = ScenarioReport(
+            "release with a migration", "2.3.0", Outcome.PROMOTED.value, expects_migration=True
+        )
         code, _ = self.invoke("release", "--auto", "--version", scenario.version, "--migration", "reversible")
         scenario.exit_codes.append(code)
         self._record(scenario)
@@ -256,8 +261,9 @@ class Rehearsal:
         return scenario
 
     def _bad_under_thin_load(self) -> ScenarioReport:
-        scenario = ScenarioReport("bad release under thin load", "2.5.0", Outcome.ROLLED_BACK.value,
-                                  expected_stop=10)  # fmt: skip
+        scenario = ScenarioReport(
+            "bad release under thin load", "2.5.0", Outcome.ROLLED_BACK.value, expected_stop=10
+        )
         code, _ = self.invoke(
             "sandbox.deploy", "--version", scenario.version, "--error-rate", str(BAD_ERROR_RATE)
         )

@@ -84,18 +84,46 @@ class Postgres:
     def initialise(self) -> None:
         """An empty cluster: local socket connections trusted (the superuser), TCP by password."""
         completed = subprocess.run(
-            [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER, "-E", "UTF8",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "--no-instructions"],
-            capture_output=True, text=True, check=False, user=server_user(),
-        )  # fmt: skip
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            user=server_user(),
+        )
         if completed.returncode != 0:
             raise Refused(f"initdb failed: {completed.stderr.strip() or completed.stdout.strip()}")
 
     def argv(self) -> list[str]:
         # fsync off: a sandbox's database is rebuilt with the sandbox, durability buys nothing here.
-        return [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-c", f"listen_addresses={LOOPBACK}", "-c", f"unix_socket_directories={self.data_dir}",
-                "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=50"]  # fmt: skip
+        return [
+            str(self.bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-c",
+            f"listen_addresses={LOOPBACK}",
+            "-c",
+            f"unix_socket_directories={self.data_dir}",
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=50",
+        ]
 
     def _connect_when_ready(self, psycopg: Any, timeout: float = STARTUP_TIMEOUT_SECONDS) -> Any:
         """A superuser connection once the server accepts sessions. Its TCP port (what the start

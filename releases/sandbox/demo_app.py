@@ -145,10 +145,14 @@ def make_handler(options: argparse.Namespace) -> type[BaseHTTPRequestHandler]:
                 status, services = health()
                 self._send(
                     200 if status == "healthy" else 503,
-                    {"status": status, "version": options.version, "colour": options.colour,
-                     "services": services,
-                     **({"image_digest": options.image_digest} if options.image_digest else {})},
-                )  # fmt: skip
+                    {
+                        "status": status,
+                        "version": options.version,
+                        "colour": options.colour,
+                        "services": services,
+                        **({"image_digest": options.image_digest} if options.image_digest else {}),
+                    },
+                )
             elif path == "/health/live":
                 self._send(200, {"status": "alive"})
             elif path == "/health/ready":

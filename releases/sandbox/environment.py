@@ -72,9 +72,23 @@ def _slot_name(service: str, colour: str) -> str:
 
 
 def _app_argv(service: str, colour: str, slot: SlotProcess) -> list[str]:
-    argv = [sys.executable, "-m", "releases.sandbox.demo_app", "--port", str(slot.port),
-            "--version", slot.version, "--colour", colour, "--service", service,
-            "--error-rate", str(slot.error_rate), "--latency-ms", str(slot.latency_ms)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "releases.sandbox.demo_app",
+        "--port",
+        str(slot.port),
+        "--version",
+        slot.version,
+        "--colour",
+        colour,
+        "--service",
+        service,
+        "--error-rate",
+        str(slot.error_rate),
+        "--latency-ms",
+        str(slot.latency_ms),
+    ]
     if slot.digest:
         argv += ["--image-digest", slot.digest]
     return [*argv, "--unhealthy"] if slot.unhealthy else argv
@@ -231,8 +245,9 @@ class Sandbox:
         backups have something to prove), Redis, and their URLs in the secret store."""
         from releases.sandbox import migrate  # loads the database driver: only when starting
 
-        postgres = datastores.Postgres(Path(state.postgres_bin_dir), Path(state.postgres_data),
-                                       state.postgres_port)  # fmt: skip
+        postgres = datastores.Postgres(
+            Path(state.postgres_bin_dir), Path(state.postgres_data), state.postgres_port
+        )
         postgres.initialise()
         self._launch(state, "postgres", postgres.argv(), state.postgres_port, user=datastores.server_user())
         database_url = postgres.create_app_database()

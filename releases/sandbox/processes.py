@@ -43,9 +43,15 @@ def start(
     # runtime socket) is private too (releases/state_files.py).
     with os.fdopen(open_private_append(log), "ab") as output:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **env} if env else None, user=user, umask=UMASK,
-        )  # fmt: skip
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
+            user=user,
+            umask=UMASK,
+        )
     identity = identity_of(process.pid)
     if identity is None:  # it exited at once: wait_listening reports its log
         identity = ProcessIdentity(process.pid, boot_id(), -1.0)

@@ -19,8 +19,17 @@ from tests.releases.test_notify import Recorder
 
 def engine_for(world: FakeWorld, journal: Journal, reports: Path, failure: str | None = None) -> Engine:
     clock = FakeClock()
-    return Engine("staging", "web", world.targets, SETTINGS, journal, clock=clock, sleep=clock.sleep,
-                  notifier=Recorder(failure), reports_dir=reports)  # fmt: skip
+    return Engine(
+        "staging",
+        "web",
+        world.targets,
+        SETTINGS,
+        journal,
+        clock=clock,
+        sleep=clock.sleep,
+        notifier=Recorder(failure),
+        reports_dir=reports,
+    )
 
 
 @pytest.fixture

@@ -30,8 +30,12 @@ def test_a_release_is_recorded_with_its_start_note_and_found_again(journal: Jour
     assert {r.version for r in journal.releases("sandbox", "web")} == {"2.0.0", "2.1.0"}
     (started,) = [e for e in journal.events(first.id) if e.action == Note.RELEASE_STARTED]
     assert started.kind == EventKind.NOTE and started.operator == "alice"
-    assert started.detail == {"version": "2.0.0", "previous_version": "1.0.0", "migration": None,
-                              "reason": "fix checkout"}  # fmt: skip
+    assert started.detail == {
+        "version": "2.0.0",
+        "previous_version": "1.0.0",
+        "migration": None,
+        "reason": "fix checkout",
+    }
 
 
 def test_a_hold_is_kept_with_its_figures_until_resumed_or_finished(journal: Journal) -> None:

@@ -36,8 +36,9 @@ class Recorder:
 
 def engine_for(world: FakeWorld, journal: Journal, notifier: Notifier) -> Engine:
     clock = FakeClock()
-    return Engine("sandbox", "web", world.targets, SETTINGS, journal, clock=clock, sleep=clock.sleep,
-                  notifier=notifier)  # fmt: skip
+    return Engine(
+        "sandbox", "web", world.targets, SETTINGS, journal, clock=clock, sleep=clock.sleep, notifier=notifier
+    )
 
 
 @pytest.fixture

@@ -33,15 +33,24 @@ PASSWORD = "hunter2-planted"
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        (f"https://admin:{PASSWORD}@prometheus.example.com/api", "https://admin:[secret]@prometheus.example.com/api"),
-        (f"postgresql://app:{PASSWORD}@db:5432/app?sslmode=require", "postgresql://app:[secret]@db:5432/app?sslmode=require"),
+        (
+            f"https://admin:{PASSWORD}@prometheus.example.com/api",
+            "https://admin:[secret]@prometheus.example.com/api",
+        ),
+        (
+            f"postgresql://app:{PASSWORD}@db:5432/app?sslmode=require",
+            "postgresql://app:[secret]@db:5432/app?sslmode=require",
+        ),
         (f"https://{PASSWORD}@hooks.example.com/x", "https://[secret]@hooks.example.com/x"),
-        (f"https://vault.example.com/x?api-version=1&sig={PASSWORD}", "https://vault.example.com/x?api-version=1&sig=[secret]"),
+        (
+            f"https://vault.example.com/x?api-version=1&sig={PASSWORD}",
+            "https://vault.example.com/x?api-version=1&sig=[secret]",
+        ),
         # A user name alone (an Entra identity) is no secret.
         ("postgresql://identity@db:5432/app", "postgresql://identity@db:5432/app"),
         ("https://prometheus.example.com", "https://prometheus.example.com"),
     ],
-)  # fmt: skip
+)
 def test_a_url_is_shown_without_its_credentials(url: str, shown: str) -> None:
     assert redact_url(url) == shown
     assert redact_url(f"Prometheus at {url}: refused") == f"Prometheus at {shown}: refused"
@@ -68,16 +77,28 @@ def test_a_topology_refuses_a_metric_url_without_quoting_it() -> None:
         "environment": "staging",
         "services": {
             "api": {
-                "router": {"kind": "haproxy", "runtime_api": "/srv/haproxy.sock", "backend": "api",
-                           "public_url": "x"},
-                "slots": {"kind": "sandbox", "runtime_api": "/srv/haproxy.sock", "backend": "api",
-                          "slots": {"blue": {"address": "127.0.0.1:2"}, "green": {"address": "127.0.0.1:3"}}},
-                "metrics": {"kind": "prometheus", "url": f"prometheus admin:{PASSWORD}",
-                            "responses_labels": {"proxy": "api"}, "latency_histogram": "h",
-                            "latency_labels": {"service": "api"}},
+                "router": {
+                    "kind": "haproxy",
+                    "runtime_api": "/srv/haproxy.sock",
+                    "backend": "api",
+                    "public_url": "x",
+                },
+                "slots": {
+                    "kind": "sandbox",
+                    "runtime_api": "/srv/haproxy.sock",
+                    "backend": "api",
+                    "slots": {"blue": {"address": "127.0.0.1:2"}, "green": {"address": "127.0.0.1:3"}},
+                },
+                "metrics": {
+                    "kind": "prometheus",
+                    "url": f"prometheus admin:{PASSWORD}",
+                    "responses_labels": {"proxy": "api"},
+                    "latency_histogram": "h",
+                    "latency_labels": {"service": "api"},
+                },
             }
         },
-    }  # fmt: skip
+    }
     with pytest.raises(BadInput, match=r"metrics\.prometheus\.url: .*expected an http\(s\) URL") as raised:
         parse_topology(document, "topology file t.json")
     assert PASSWORD not in str(raised.value)
@@ -100,9 +121,13 @@ class Recorder:
 
 def _prometheus(url: str) -> PrometheusSource:
     return PrometheusSource(
-        PrometheusMetricsSpec(url=url, responses_labels={"proxy": "web"}, latency_histogram="h",
-                          latency_labels={"service": "web"})
-    )  # fmt: skip
+        PrometheusMetricsSpec(
+            url=url,
+            responses_labels={"proxy": "web"},
+            latency_histogram="h",
+            latency_labels={"service": "web"},
+        )
+    )
 
 
 @pytest.mark.parametrize("answer", ["unreachable", "401"])
@@ -120,8 +145,18 @@ def test_a_prometheus_password_reaches_nothing_a_person_or_a_file_sees(
     recorder, screen = Recorder(), io.StringIO()
     clock = FakeClock()
     progress = ConsoleProgress(Console(file=screen))
-    engine = Engine("staging", "web", targets, SETTINGS, journal, progress, clock=clock, sleep=clock.sleep,
-                    notifier=recorder, reports_dir=tmp_path / "reports")  # fmt: skip
+    engine = Engine(
+        "staging",
+        "web",
+        targets,
+        SETTINGS,
+        journal,
+        progress,
+        clock=clock,
+        sleep=clock.sleep,
+        notifier=recorder,
+        reports_dir=tmp_path / "reports",
+    )
 
     with pytest.raises(Held, match="the metric source did not answer") as raised:
         engine.release(10, "2.0.0")

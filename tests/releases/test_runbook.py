@@ -38,8 +38,9 @@ def test_a_hanging_or_missing_smoke_command_fails_with_a_reason() -> None:
 
 def test_http_checks_report_status_and_body_mismatches() -> None:
     slots = FakeSlots()
-    smoke = SmokeTests(checks=(SmokeCheck(path="/"), SmokeCheck(path="/", contains="welcome"),
-                               SmokeCheck(path="/missing")))  # fmt: skip
+    smoke = SmokeTests(
+        checks=(SmokeCheck(path="/"), SmokeCheck(path="/", contains="welcome"), SmokeCheck(path="/missing"))
+    )
     assert runbook.smoke_test(slots, smoke, staging=True) == [
         "GET / on staging: the body does not contain 'welcome'",
         "GET /missing on staging answered 404, expected 200",

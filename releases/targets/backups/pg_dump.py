@@ -23,8 +23,13 @@ from releases.targets.backups.protocol import Backup
 from releases.targets.secrets.protocol import SecretStore
 from releases.topology import SandboxPostgresSpec
 
-LIBPQ_VARIABLES = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
-                   "dbname": "PGDATABASE"}  # fmt: skip
+LIBPQ_VARIABLES = {
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "dbname": "PGDATABASE",
+}
 
 
 def _row_counts(connection: psycopg.Connection) -> dict[str, int]:
@@ -72,8 +77,12 @@ class PgDumpBackups:
                 self._run("pg_dump", dump, environment, deadline)
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
             try:
-                self._run("pg_restore", ["--exit-on-error", "--no-owner", f"--dbname={scratch}", str(file)],
-                          environment, deadline)  # fmt: skip
+                self._run(
+                    "pg_restore",
+                    ["--exit-on-error", "--no-owner", f"--dbname={scratch}", str(file)],
+                    environment,
+                    deadline,
+                )
                 with psycopg.connect(url, dbname=scratch, connect_timeout=10) as restored:
                     copy = _row_counts(restored)
             finally:
@@ -101,9 +110,13 @@ class PgDumpBackups:
         command = [str(Path(self.target.bin_dir) / program), *arguments]
         try:
             completed = subprocess.run(
-                command, env=environment, capture_output=True, text=True, check=False,
+                command,
+                env=environment,
+                capture_output=True,
+                text=True,
+                check=False,
                 timeout=max(deadline - time.monotonic(), 1.0),
-            )  # fmt: skip
+            )
         except subprocess.TimeoutExpired:
             raise Refused(f"{program} did not finish in time; nothing was migrated") from None
         except FileNotFoundError:

@@ -272,9 +272,12 @@ class KubernetesSlots:
         name = self.target.services.preview if staging else self.target.services.active
         try:
             response = self.core.connect_get_namespaced_service_proxy_with_path(
-                name, self.target.namespace, path.lstrip("/"), _preload_content=False,
+                name,
+                self.target.namespace,
+                path.lstrip("/"),
+                _preload_content=False,
                 _request_timeout=timeout,
-            )  # fmt: skip
+            )
         except ApiException as error:
             if not error.status:  # no HTTP answer at all (TLS failure)
                 raise TargetUnavailable(f"cannot reach Service {name} through the API server") from None

@@ -85,10 +85,12 @@ def _evaluate_http_logs(
         span_start, span_end = (_epoch(part) for part in timespan.split("/"))
         start, end = max(start, span_start), min(end, span_end)
     rows = [
-        log for log in logs
-        if log.resource_id == resource[1].lower() and start <= log.time_generated < end
+        log
+        for log in logs
+        if log.resource_id == resource[1].lower()
+        and start <= log.time_generated < end
         and log.time_generated < visible_before
-    ]  # fmt: skip
+    ]
     columns, values = [], []
     for name, expression, column, operator, number in SUMMARY.findall(query.split("summarize", 1)[1]):
         total = 0
@@ -128,9 +130,15 @@ class FakeAzure(FakeAPI):
         # Key Vault: secret name -> (value, enabled).
         self.vault: dict[str, tuple[str, bool]] = {
             name: (DATABASE_URL if name == "database-url" else f"value-of-{name}", True)
-            for name in ("database-url", "redis-url", "nextauth-secret", "stripe-secret-key",
-                         "stripe-webhook-secret", "applicationinsights-connection-string")
-        }  # fmt: skip
+            for name in (
+                "database-url",
+                "redis-url",
+                "nextauth-secret",
+                "stripe-secret-key",
+                "stripe-webhook-secret",
+                "applicationinsights-connection-string",
+            )
+        }
         self.backups: dict[str, str | None] = {}  # on-demand backup -> completed time (None: running)
         self.backup_error: str | None = None  # the error ARM answers a backup request with
         # The error a backup's status monitor reports once it ran (accepted with 202, then Failed).
@@ -163,8 +171,10 @@ class FakeAzure(FakeAPI):
         self.route("GET", r"/operations/(?P<id>\d+)", self._operation)
         self.route("POST", rf"/subscriptions/{SUBSCRIPTION}/metrics:getBatch", self._metrics)
         self.route("POST", r"/v1/workspaces/(?P<workspace>[0-9a-f-]+)/query", self._query_logs)
-        server = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
-                  f"Microsoft.DBforPostgreSQL/flexibleServers/{SERVER}")  # fmt: skip
+        server = (
+            f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
+            f"Microsoft.DBforPostgreSQL/flexibleServers/{SERVER}"
+        )
         self.route("PUT", rf"{server}/backups/(?P<name>[\w-]+)", self._start_backup)
         self.route("GET", rf"{server}/backups/(?P<name>[\w-]+)", self._backup)
         self.route("GET", r"/azureAsyncOperation/(?P<operation>[\w-]+)", self._backup_status)
@@ -343,9 +353,12 @@ class FakeAzure(FakeAPI):
             "id": f"{request.path}",
             "name": name,
             "type": "Microsoft.DBforPostgreSQL/flexibleServers/backups",
-            "properties": {"backupType": "Customer On-Demand", "completedTime": self.backups[name],
-                           "source": "Automatic"},
-        }  # fmt: skip
+            "properties": {
+                "backupType": "Customer On-Demand",
+                "completedTime": self.backups[name],
+                "source": "Automatic",
+            },
+        }
 
     # -- Key Vault -------------------------------------------------------------------------------
 
@@ -376,8 +389,12 @@ class FakeAzure(FakeAPI):
             return challenge
         name = match["name"]
         if name not in self.vault:
-            return 404, {"error": {"code": "SecretNotFound", "message": f"A secret with (name/id) {name} "
-                                   "was not found in this key vault."}}  # fmt: skip
+            return 404, {
+                "error": {
+                    "code": "SecretNotFound",
+                    "message": f"A secret with (name/id) {name} was not found in this key vault.",
+                }
+            }
         value, enabled = self.vault[name]
         return 200, {"value": value, "id": f"{self.url}/secrets/{name}/1", "attributes": {"enabled": enabled}}
 

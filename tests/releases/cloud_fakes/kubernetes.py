@@ -25,8 +25,14 @@ COLOUR_LABEL = "colour"
 
 
 def status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "message": message,
-            "code": code}  # fmt: skip
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "reason": reason,
+        "message": message,
+        "code": code,
+    }
 
 
 class FakeKubernetes(FakeAPI):
@@ -36,10 +42,14 @@ class FakeKubernetes(FakeAPI):
         self.deployments = {f"api-{colour}": self._deployment(colour) for colour in ("blue", "green")}
         self.rolled_out_at = dict.fromkeys(self.deployments, 0.0)
         self.services = {
-            name: {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NAMESPACE},
-                   "spec": {"selector": {"app": "api", COLOUR_LABEL: colour}, "ports": [{"port": 80}]}}
+            name: {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "spec": {"selector": {"app": "api", COLOUR_LABEL: colour}, "ports": [{"port": 80}]},
+            }
             for name, colour in (("api-active", "blue"), ("api-preview", "green"))
-        }  # fmt: skip
+        }
         apps = rf"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/(?P<name>[\w-]+)"
         core = rf"/api/v1/namespaces/{NAMESPACE}/services/(?P<name>[\w-]+)"
         self.route("GET", apps, lambda r, m: self._get(r, m, self.deployments))
@@ -87,16 +97,23 @@ class FakeKubernetes(FakeAPI):
         ca_file = directory / "kubernetes-ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         path = directory / "kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {"name": CLUSTER, "cluster": {"server": self.url, "certificate-authority": str(ca_file)}}
-            ],
-            "users": [{"name": "operator", "user": {"token": TOKEN}}],
-            "contexts": [{"name": CLUSTER, "context": {"cluster": CLUSTER, "user": "operator"}}],
-            "current-context": CLUSTER,
-        }))  # fmt: skip
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": CLUSTER,
+                            "cluster": {"server": self.url, "certificate-authority": str(ca_file)},
+                        }
+                    ],
+                    "users": [{"name": "operator", "user": {"token": TOKEN}}],
+                    "contexts": [{"name": CLUSTER, "context": {"cluster": CLUSTER, "user": "operator"}}],
+                    "current-context": CLUSTER,
+                }
+            )
+        )
         return path
 
     def _with_status(self, name: str, deployment: dict[str, Any]) -> dict[str, Any]:

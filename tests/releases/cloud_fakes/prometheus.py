@@ -41,10 +41,16 @@ class ApiExporter:
         self.bad_versions: set[str] = set()
         self.requests_per_second = 400.0
         self.registry = CollectorRegistry()
-        self.requests = Counter("http_requests", "Requests answered", ["app", "colour", "status"],
-                                registry=self.registry)  # fmt: skip
-        self.durations = Histogram("http_request_duration_seconds", "Time to answer", ["app", "colour"],
-                                   buckets=LATENCY_BUCKETS, registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "http_requests", "Requests answered", ["app", "colour", "status"], registry=self.registry
+        )
+        self.durations = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer",
+            ["app", "colour"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         for colour in colours:  # every series exists from the start, as a running app's would
             for status in ("200", "500"):
                 self.requests.labels("api", colour, status)
@@ -95,12 +101,21 @@ class RealPrometheus:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "prometheus.yml"
-        config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
-            "scrape_configs": [{"job_name": "api", "static_configs": [{"targets": self.targets}]}],
-        }))  # fmt: skip
-        argv = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.directory / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]  # fmt: skip
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+                    "scrape_configs": [{"job_name": "api", "static_configs": [{"targets": self.targets}]}],
+                }
+            )
+        )
+        argv = [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
         self.record = processes.start(argv, self.directory / "prometheus.log")
         # Ready is not enough: Prometheus applies its targets after a discovery reload (5 s), and
         # a test's first look must find them scraped.

@@ -73,9 +73,14 @@ class CloudWorld:
 
 def _router(hostname: str, balancer: str, stable: str, canary: str) -> dict[str, Any]:
     return {
-        "kind": "cloudflare", "account_id": ACCOUNT, "zone_id": ZONE, "load_balancer_id": balancer,
-        "hostname": hostname, "pools": {"stable": stable, "canary": canary}, "monitor_id": "monitor",
-    }  # fmt: skip
+        "kind": "cloudflare",
+        "account_id": ACCOUNT,
+        "zone_id": ZONE,
+        "load_balancer_id": balancer,
+        "hostname": hostname,
+        "pools": {"stable": stable, "canary": canary},
+        "monitor_id": "monitor",
+    }
 
 
 def topology(world_azure: FakeAzure, prometheus: str) -> dict[str, Any]:
@@ -86,38 +91,56 @@ def topology(world_azure: FakeAzure, prometheus: str) -> dict[str, Any]:
             "web": {
                 "router": _router("www.example.com", WEB_BALANCER, WEB_STABLE, WEB_CANARY),
                 "slots": {
-                    "kind": "app_service", "subscription_id": azure.SUBSCRIPTION,
-                    "resource_group": azure.RESOURCE_GROUP, "app": azure.APP, "slot": azure.SLOT,
+                    "kind": "app_service",
+                    "subscription_id": azure.SUBSCRIPTION,
+                    "resource_group": azure.RESOURCE_GROUP,
+                    "app": azure.APP,
+                    "slot": azure.SLOT,
                     "production_url": world_azure.slot_url("production"),
                     "staging_url": world_azure.slot_url(azure.SLOT),
                 },
-                "metrics": {"kind": "azure_monitor", "region": "westeurope",
-                            "production_resource_id": site,
-                            "staging_resource_id": f"{site}/slots/{azure.SLOT}",
-                            "log_analytics_workspace_id": azure.WORKSPACE},
+                "metrics": {
+                    "kind": "azure_monitor",
+                    "region": "westeurope",
+                    "production_resource_id": site,
+                    "staging_resource_id": f"{site}/slots/{azure.SLOT}",
+                    "log_analytics_workspace_id": azure.WORKSPACE,
+                },
                 "secrets": {"kind": "key_vault", "vault_url": world_azure.url},
-                "database": {"kind": "postgres_flexible", "subscription_id": azure.SUBSCRIPTION,
-                             "resource_group": azure.RESOURCE_GROUP, "server": azure.SERVER},
+                "database": {
+                    "kind": "postgres_flexible",
+                    "subscription_id": azure.SUBSCRIPTION,
+                    "resource_group": azure.RESOURCE_GROUP,
+                    "server": azure.SERVER,
+                },
             },
             "api": {
                 "router": _router("api.example.com", API_BALANCER, API_STABLE, API_CANARY),
                 "slots": {
-                    "kind": "kubernetes", "cluster_name": kubernetes.CLUSTER, "region": "eu-west-1",
+                    "kind": "kubernetes",
+                    "cluster_name": kubernetes.CLUSTER,
+                    "region": "eu-west-1",
                     "namespace": kubernetes.NAMESPACE,
                     "services": {"active": "api-active", "preview": "api-preview"},
                     "deployments": {"blue": "api-blue", "green": "api-green"},
-                    "container": "api", "colour_label": kubernetes.COLOUR_LABEL,
+                    "container": "api",
+                    "colour_label": kubernetes.COLOUR_LABEL,
                 },
                 "metrics": {
-                    "kind": "prometheus", "url": prometheus, "responses_metric": "http_requests_total",
-                    "responses_labels": {"app": "api"}, "responses_pool_label": kubernetes.COLOUR_LABEL,
-                    "error_label": "status", "error_pattern": "5..",
-                    "latency_histogram": "http_request_duration_seconds", "latency_labels": {"app": "api"},
+                    "kind": "prometheus",
+                    "url": prometheus,
+                    "responses_metric": "http_requests_total",
+                    "responses_labels": {"app": "api"},
+                    "responses_pool_label": kubernetes.COLOUR_LABEL,
+                    "error_label": "status",
+                    "error_pattern": "5..",
+                    "latency_histogram": "http_request_duration_seconds",
+                    "latency_labels": {"app": "api"},
                     "latency_pool_label": kubernetes.COLOUR_LABEL,
                 },
             },
         },
-    }  # fmt: skip
+    }
 
 
 @contextmanager
@@ -140,8 +163,9 @@ def cloud_world(directory: Path) -> Iterator[CloudWorld]:
     try:
         topology_file = directory / "staging-topology.json"
         topology_file.write_text(json.dumps(topology(cloud, prometheus.url), indent=2))
-        yield CloudWorld(router, cloud, cluster, prometheus, topology_file, cluster.kubeconfig(directory, ca),
-                         ca_file)  # fmt: skip
+        yield CloudWorld(
+            router, cloud, cluster, prometheus, topology_file, cluster.kubeconfig(directory, ca), ca_file
+        )
     finally:
         for fake in fakes:
             fake.stop()

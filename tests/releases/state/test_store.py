@@ -142,8 +142,9 @@ def test_a_postgres_store_held_busy_is_a_clear_refusal(
     journal = Journal(postgres_url, "alice")
     busy = subprocess.Popen(
         ["psql", postgres_url, "-c", "BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3)"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_rows(
             StateStore(postgres_url),

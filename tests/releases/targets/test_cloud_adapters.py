@@ -62,10 +62,12 @@ def test_azure_monitor_sums_only_the_whole_minutes_of_the_span() -> None:
         return SimpleNamespace(name=name, timeseries=[SimpleNamespace(data=values)])
 
     # A service answering past the span (minute 4) must not have it counted.
-    result = SimpleNamespace(metrics=[
-        metric("Requests", [_value(1, total=100), _value(2, total=300), _value(4, total=999)]),
-        metric("Http5xx", [_value(1, total=2), _value(2, total=1), _value(4, total=999)]),
-    ])  # fmt: skip
+    result = SimpleNamespace(
+        metrics=[
+            metric("Requests", [_value(1, total=100), _value(2, total=300), _value(4, total=999)]),
+            metric("Http5xx", [_value(1, total=2), _value(2, total=1), _value(4, total=999)]),
+        ]
+    )
     asked = {}
 
     class Client:
@@ -73,8 +75,9 @@ def test_azure_monitor_sums_only_the_whole_minutes_of_the_span() -> None:
             asked.update(query)
             return [result]
 
-    target = AzureMonitorMetricsSpec(region="westeurope", production_resource_id=SITE,
-                                 staging_resource_id=f"{SITE}/slots/staging")  # fmt: skip
+    target = AzureMonitorMetricsSpec(
+        region="westeurope", production_resource_id=SITE, staging_resource_id=f"{SITE}/slots/staging"
+    )
     source = AzureMonitorSource(target, Client(), delay_seconds=180)  # type: ignore[arg-type]
     start = datetime(2026, 11, 24, 8, 0, 40, tzinfo=UTC).timestamp()  # weights changed at 08:00:40
     end = datetime(2026, 11, 24, 8, 3, 10, tzinfo=UTC).timestamp()
@@ -92,11 +95,16 @@ def test_azure_monitor_sums_only_the_whole_minutes_of_the_span() -> None:
 
 def test_prometheus_queries_follow_the_colour_that_serves_the_pool_over_the_exact_span() -> None:
     target = PrometheusMetricsSpec(
-        url="http://127.0.0.1:9090", responses_metric="http_requests_total", responses_labels={"app": "api"},
-        responses_pool_label="colour", error_label="status", error_pattern="5..",
-        latency_histogram="http_request_duration_seconds", latency_labels={"app": "api"},
+        url="http://127.0.0.1:9090",
+        responses_metric="http_requests_total",
+        responses_labels={"app": "api"},
+        responses_pool_label="colour",
+        error_label="status",
+        error_pattern="5..",
+        latency_histogram="http_request_duration_seconds",
+        latency_labels={"app": "api"},
         latency_pool_label="colour",
-    )  # fmt: skip
+    )
     source = PrometheusSource(target, lambda pool: "green" if pool is Pool.CANARY else "blue")
     queries = source.queries(Pool.CANARY, 61.5)
     assert queries["requests"] == 'sum(increase(http_requests_total{app="api",colour="green"}[61500ms]))'

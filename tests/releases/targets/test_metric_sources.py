@@ -51,9 +51,12 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAzure
 
 def target(workspace: bool = False) -> AzureMonitorMetricsSpec:
     site = FakeAzure.site_id
-    return AzureMonitorMetricsSpec(region="westeurope", production_resource_id=site,
-                               staging_resource_id=f"{site}/slots/{azure.SLOT}",
-                               log_analytics_workspace_id=azure.WORKSPACE if workspace else None)  # fmt: skip
+    return AzureMonitorMetricsSpec(
+        region="westeurope",
+        production_resource_id=site,
+        staging_resource_id=f"{site}/slots/{azure.SLOT}",
+        log_analytics_workspace_id=azure.WORKSPACE if workspace else None,
+    )
 
 
 def monitor(cloud: FakeAzure, delay: float) -> AzureMonitorSource:
@@ -114,8 +117,17 @@ def test_late_platform_metrics_are_judged_on_complete_minutes_after_the_weight_c
 def test_metrics_that_never_arrive_hold_the_step(cloud: FakeAzure) -> None:
     cloud.ingestion_delay_seconds = 24 * 3600
     clock = simulated(cloud, WEIGHTS_CHANGED)
-    result = bake("canary 10%", GATE.bake_seconds, Pool.CANARY, monitor(cloud, delay=180), GATE, Progress(),
-                  False, clock, clock.sleep)  # fmt: skip
+    result = bake(
+        "canary 10%",
+        GATE.bake_seconds,
+        Pool.CANARY,
+        monitor(cloud, delay=180),
+        GATE,
+        Progress(),
+        False,
+        clock,
+        clock.sleep,
+    )
     assert result.verdict is Verdict.INCONCLUSIVE
     assert "no request reached the canary pool" in result.reasons[0]
 
@@ -150,11 +162,16 @@ def test_http_logs_give_errors_and_the_p95_of_each_slot(cloud: FakeAzure) -> Non
 needs_prometheus = pytest.mark.skipif(not PROMETHEUS_INSTALLED, reason="prometheus is not installed")
 
 API = PrometheusMetricsSpec(
-    url="http://127.0.0.1:9", responses_metric="http_requests_total", responses_labels={"app": "api"},
-    responses_pool_label="colour", error_label="status", error_pattern="5..",
-    latency_histogram="http_request_duration_seconds", latency_labels={"app": "api"},
+    url="http://127.0.0.1:9",
+    responses_metric="http_requests_total",
+    responses_labels={"app": "api"},
+    responses_pool_label="colour",
+    error_label="status",
+    error_pattern="5..",
+    latency_histogram="http_request_duration_seconds",
+    latency_labels={"app": "api"},
     latency_pool_label="colour",
-)  # fmt: skip
+)
 
 
 @pytest.fixture
@@ -173,8 +190,10 @@ def api_metrics(tmp_path: Path) -> Iterator[ApiMetrics]:
 @needs_prometheus
 def test_real_prometheus_counts_the_span_asked_for_and_says_how_fresh_it_is(api_metrics: ApiMetrics) -> None:
     """The fake ignored the query's range; the real one counts what the exporter served in it."""
-    source = PrometheusSource(API.model_copy(update={"url": api_metrics.url}),
-                              lambda pool: "green" if pool is Pool.CANARY else "blue")  # fmt: skip
+    source = PrometheusSource(
+        API.model_copy(update={"url": api_metrics.url}),
+        lambda pool: "green" if pool is Pool.CANARY else "blue",
+    )
     time.sleep(6)
     now = time.time()
     until = source.complete_until(Pool.CANARY, now)
@@ -205,8 +224,10 @@ def test_a_target_no_longer_scraped_has_no_fresh_data(api_metrics: ApiMetrics) -
 @pytest.mark.e2e
 @needs_prometheus
 def test_a_bad_canary_on_real_prometheus_fails_the_bake(api_metrics: ApiMetrics) -> None:
-    source = PrometheusSource(API.model_copy(update={"url": api_metrics.url}),
-                              lambda pool: "green" if pool is Pool.CANARY else "blue")  # fmt: skip
+    source = PrometheusSource(
+        API.model_copy(update={"url": api_metrics.url}),
+        lambda pool: "green" if pool is Pool.CANARY else "blue",
+    )
     time.sleep(2)
     gate = AnalysisGate(bake_seconds=2, interval_seconds=0.5, max_bake_seconds=30, max_idle_seconds=10)
     result = bake("canary 10%", 2, Pool.CANARY, source, gate, Progress(), True)
