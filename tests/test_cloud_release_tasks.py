@@ -139,6 +139,7 @@ def test_a_full_release_then_a_rollback(world: CloudWorld, tmp_path: Path, servi
 def test_a_bad_version_fails_the_gate_and_is_rolled_back(
     world: CloudWorld, tmp_path: Path, service: str
 ) -> None:
+    assert world.prometheus is not None
     world.azure.bad_versions.add("6.6.6")
     world.prometheus.bad_versions.add("6.6.6")
     person = operator(world, tmp_path)

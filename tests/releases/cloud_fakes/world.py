@@ -31,7 +31,8 @@ class CloudWorld:
     cloudflare: FakeCloudflare
     azure: FakeAzure
     kubernetes: FakeKubernetes
-    prometheus: ApiMetrics  # a real Prometheus scraping a stand-in of the API's exporter
+    # A real Prometheus scraping a stand-in of the API's exporter; None when a test asked for none.
+    prometheus: ApiMetrics | None
     topology_file: Path
     kubeconfig: Path
     ca_file: Path
@@ -144,7 +145,9 @@ def topology(world_azure: FakeAzure, prometheus: str) -> dict[str, Any]:
 
 
 @contextmanager
-def cloud_world(directory: Path) -> Iterator[CloudWorld]:
+def cloud_world(directory: Path, with_prometheus: bool = True) -> Iterator[CloudWorld]:
+    """Every fake started; `with_prometheus=False` leaves out the one real process (the API's
+    Prometheus, whose topology URL then points at a closed port) for in-process adapter tests."""
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     ca_file = directory / "ca.pem"
@@ -154,15 +157,20 @@ def cloud_world(directory: Path) -> Iterator[CloudWorld]:
     router.add_balancer(API_BALANCER, "api.example.com", API_STABLE, API_CANARY)
     cloud = FakeAzure(ca)
     cluster = FakeKubernetes(ca)
-    if not PROMETHEUS_INSTALLED:
-        pytest.skip("prometheus is not installed (`./dev test` installs it; CI always has it)")
-    prometheus = ApiMetrics(directory / "prometheus", lambda colour: cluster.image(colour).rpartition(":")[2])
-    fakes = (router, cloud, cluster, prometheus)
+    prometheus = None
+    if with_prometheus:
+        if not PROMETHEUS_INSTALLED:
+            pytest.skip("prometheus is not installed (`./dev test` installs it; CI always has it)")
+        prometheus = ApiMetrics(
+            directory / "prometheus", lambda colour: cluster.image(colour).rpartition(":")[2]
+        )
+    fakes = (router, cloud, cluster) + ((prometheus,) if prometheus is not None else ())
     for fake in fakes:
         fake.start()
     try:
         topology_file = directory / "staging-topology.json"
-        topology_file.write_text(json.dumps(topology(cloud, prometheus.url), indent=2))
+        prometheus_url = prometheus.url if prometheus is not None else "http://127.0.0.1:9"
+        topology_file.write_text(json.dumps(topology(cloud, prometheus_url), indent=2))
         yield CloudWorld(
             router, cloud, cluster, prometheus, topology_file, cluster.kubeconfig(directory, ca), ca_file
         )
