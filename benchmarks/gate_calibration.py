@@ -15,7 +15,7 @@ tests stay valid at any cadence, so looking more often only decides sooner) to t
 "median s" is the seconds of canary traffic judged when the first step decided, over the trials
 it failed.
 
-Targets (issue 17), at 10% canary share of 200 and of 40 requests/s: 0.5% errors promoted in at
+Targets (docs/gates.md), at 10% canary share of 200 and of 40 requests/s: 0.5% errors promoted in at
 least 99%; 2% stopped before 50% in at least 99%; 30% stopped at 10% in 100%, median decision
 under 2 s at 200/s; p95 400 ms promoted in at least 95%, 900 ms stopped in 100%; no traffic, or
 metrics gone, held in 100%.

@@ -11,7 +11,7 @@ measures on the same machine, for a SQLite file and for a PostgreSQL database:
 - `invoke status` (one process each: import, settings, topology, HAProxy's weights, the journal and
   the lock), wall time.
 
-Target (issue 19): PostgreSQL within 50 ms of SQLite for both.
+Target: PostgreSQL within 50 ms of SQLite for both.
 """
 
 from __future__ import annotations

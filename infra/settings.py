@@ -314,7 +314,7 @@ class Sizing:
 
 
 # The one table of per-stack differences. tests/infra/test_program.py treats any other difference
-# between the stacks' desired state as a defect (issue 4's `invoke parity` will too).
+# between the stacks' desired state as a defect (as `invoke parity` does).
 SIZING: dict[str, Sizing] = {
     "staging": Sizing(
         app_service_sku="P0v3",

@@ -1,5 +1,5 @@
 """The `release_targets` stack output: what a release needs to know about this stack, in the
-shape `releases/topology.py` defines (DESIGN.md section 4).
+shape `releases/topology.py` defines (docs/design.md).
 
 The document is validated against that contract when the program runs, so a stack can never
 export a topology the release tasks would reject.

@@ -1,5 +1,5 @@
 """The runbook's checks around a release, beyond traffic and metrics: required secrets, the
-migration command and smoke tests (DESIGN.md section 5, issue 8).
+migration command and smoke tests (docs/operations.md).
 
 Each returns what it found or raises the error the operator should see; the engine decides when
 each runs (before any traffic moves, or right after the promotion) and journals the outcome.

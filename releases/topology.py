@@ -1,4 +1,4 @@
-"""The topology contract: what a release needs to know about an environment (DESIGN.md section 4).
+"""The topology contract: what a release needs to know about an environment (docs/design.md).
 
 One document per environment: per released service, the traffic router, the slot pair, the
 health paths and the metric source. The sandbox writes it when it starts; the Pulumi program

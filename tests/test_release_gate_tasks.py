@@ -1,4 +1,4 @@
-"""Issue 17's acceptance on a real sandbox, through `invoke` as an operator types it: with no load
+"""The gates on a real sandbox, through `invoke` as an operator types it: with no load
 a release is held (exit 5, traffic unchanged); 30% errors at 40 requests/s are rolled back at the
 10% step; 0.5% errors (limit 1%) at 100 requests/s are promoted; a metric source that dies
 mid-bake holds the release instead of passing it."""

@@ -2,7 +2,7 @@
 
 Both slots are built from one function so they cannot drift. Releases (not Pulumi) own the image
 each slot runs, so `siteConfig.linuxFxVersion` is in `ignore_changes`: `pulumi up` never undoes a
-release in progress (DESIGN.md section 3).
+release in progress (docs/design.md).
 
 Identities. Each slot has a system-assigned identity, used for Key Vault references. A swap moves
 app settings with the code but leaves identities with the slot, so a connection string that named
@@ -139,7 +139,7 @@ class WebApp(pulumi.ComponentResource):
             f"{name}-staging-slot", name=app.name, slot=STAGING_SLOT, **slot_settings, opts=release_owned
         )
         # Declares, and owns, the list of slot-sticky settings: empty. A swap then carries every
-        # setting with the code and restarts nothing (DESIGN.md section 3).
+        # setting with the code and restarts nothing (docs/design.md).
         web.WebAppSlotConfigurationNames(
             f"{name}-sticky-settings",
             name=app.name,

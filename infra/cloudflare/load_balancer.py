@@ -3,7 +3,7 @@
 
 Pulumi creates the weights (stable 1.0, canary 0.0) and then leaves them to releases:
 `randomSteering` is in `ignore_changes`, so `pulumi up` never resets a release in progress
-(DESIGN.md section 3). `stable` is also the fallback pool: when every pool is unhealthy, traffic
+(docs/design.md). `stable` is also the fallback pool: when every pool is unhealthy, traffic
 goes where the released version has been serving.
 
 Host headers. Each origin carries its own Host override, because an App Service slot answers only

@@ -1,7 +1,7 @@
 """The API on EKS as blue/green workloads: one Deployment per colour, an `api-active` and an
 `api-preview` Service (each an AWS NLB) selecting one colour each.
 
-Releases own two things here, so `pulumi up` ignores them (DESIGN.md section 3): the image each
+Releases own two things here, so `pulumi up` ignores them (docs/design.md): the image each
 colour runs, and which colour each Service selects (promotion flips the selectors). The
 HorizontalPodAutoscalers own the replica counts. Everything else (security context, probes,
 resources) is declared once for both colours, so they cannot drift.

@@ -60,7 +60,7 @@ def test_plan_lists_every_resource_the_issue_asks_for(plan: Plan) -> None:
         "azure-native:redisenterprise:Database",
         "azure-native:keyvault:Vault",
         "azure-native:keyvault:Secret",
-        # Issue 4: the API on EKS and the Cloudflare load balancers.
+        # The API on EKS and the Cloudflare load balancers.
         "aws:ec2/vpc:Vpc",
         "aws:kms/key:Key",
         "aws:eks/cluster:Cluster",
