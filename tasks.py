@@ -649,8 +649,9 @@ sandbox = Collection(
 
 @task(name="upgrade")
 def state_upgrade(c: Context) -> None:
-    """Create or upgrade the state store's schema (journal, lock, request budget) to this version's
-    revision: once per store, by anyone who shares it. A journal from before migrations is kept."""
+    """Create or upgrade the state store's schema (journal, lock, request budget) to this version.
+
+    Once per store, by anyone who shares it. A journal from before migrations is kept."""
     from releases.state.store import StateStore
     from releases.state.url import state_url
 

@@ -33,7 +33,14 @@ pytestmark = pytest.mark.e2e
 STAGING = {
     "lease_seconds": 10,
     "health": {"consecutive": 2, "interval_seconds": 0.1, "timeout_seconds": 10},
-    "analysis": {"bake_seconds": 1, "interval_seconds": 0.3, "window_seconds": 60, "min_requests": 10},
+    # Evidence at the fakes' rates passes a step in a few seconds; none holds it after 6.
+    "analysis": {
+        "bake_seconds": 1,
+        "interval_seconds": 0.3,
+        "max_bake_seconds": 30,
+        "max_idle_seconds": 6,
+        "min_requests": 10,
+    },
     "verify_seconds": 1,
 }
 # A bake long enough to act during it, and a lease short enough for a pause to outlive it.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from releases.errors import VerificationFailed
 from releases.model import Pool, SlotHealth
-from releases.targets.routers.haproxy import RuntimeAPI, ServerState, server_states
+from releases.targets.routers.haproxy import RuntimeAPI, server_states
 from releases.targets.slots.probe import fetch, probe_slot
 from releases.topology import HealthPaths, SandboxSlotPairSpec
 
@@ -28,9 +28,9 @@ class SandboxSlots:
         self.api = RuntimeAPI(targets.runtime_api)
         self._deploy = deploy  # puts a version on whichever slot is staging
 
-    def _colours(self, states: dict[str, ServerState] | None = None) -> tuple[str, str]:
+    def _colours(self) -> tuple[str, str]:
         """(production colour, staging colour) from the addresses HAProxy routes to."""
-        states = states or server_states(self.api, self.targets.backend)
+        states = server_states(self.api, self.targets.backend)
         by_address = {slot.address: colour for colour, slot in self.targets.slots.items()}
         try:
             production = by_address[f"{states[Pool.STABLE].address}:{states[Pool.STABLE].port}"]
@@ -72,23 +72,24 @@ class SandboxSlots:
         return fetch(self.url(staging), path, timeout)
 
     def swap(self) -> None:
-        """Exchange the servers' addresses and, with them, their health.
+        """Exchange the servers' addresses and, with them, each slot's health as the slot reports it.
 
         HAProxy keeps a server's health when its address changes and relearns it only through its
-        checks (`rise 2` at 500 ms). A slot's health belongs to its process, as on App Service,
-        where the swapped-in slot serves at once: without carrying it over, a swap away from a dead
-        production slot left `stable` down for a second, and every user got a 503.
+        checks (`rise 2` at 500 ms). On App Service the swapped-in slot serves at once; here each
+        server is told the health of the slot it now points at, probed now: without that, a swap
+        away from a dead production slot left `stable` down, and every user got a 503, while a
+        freshly started staging slot not yet risen in HAProxy's eyes must not be taken for dead.
         """
         backend = self.targets.backend
-        states = server_states(self.api, backend)
-        production, staging = self._colours(states)
+        production, staging = self._colours()
+        to_stable, to_canary = self._probe(staging), self._probe(production)
         new_stable = self.targets.slots[staging].address.rsplit(":", 1)
         new_canary = self.targets.slots[production].address.rsplit(":", 1)
         output = self.api.run(
             f"set server {backend}/{Pool.STABLE.value} addr {new_stable[0]} port {new_stable[1]}",
             f"set server {backend}/{Pool.CANARY.value} addr {new_canary[0]} port {new_canary[1]}",
-            f"set server {backend}/{Pool.STABLE.value} health {_health(states[Pool.CANARY])}",
-            f"set server {backend}/{Pool.CANARY.value} health {_health(states[Pool.STABLE])}",
+            f"set server {backend}/{Pool.STABLE.value} health {_health(to_stable)}",
+            f"set server {backend}/{Pool.CANARY.value} health {_health(to_canary)}",
         )
         # Each address change answers with what changed; anything else is a refusal.
         refusals = [line for line in output.splitlines() if line.strip() and "change" not in line]
@@ -96,5 +97,6 @@ class SandboxSlots:
             raise VerificationFailed(f"HAProxy refused the swap: {'; '.join(refusals)}")
 
 
-def _health(state: ServerState) -> str:
-    return "up" if state.running else "down"
+def _health(slot: SlotHealth) -> str:
+    """HAProxy's check asks /health/ready: up is what that check would conclude."""
+    return "up" if slot.ready else "down"
