@@ -124,5 +124,9 @@ def write(journal: Journal, record: ReleaseRecord, directory: Path) -> Path:
     starts with the release's start time, so the files sort by it). Mode 0600 in a 0700 directory:
     it holds operational data (releases/state_files.py)."""
     private_directory(directory)
-    path = directory / f"{record.id}-{record.environment}-{record.service}-{record.version}.md"
-    return write_private(path, render(ReleaseLog.read(journal, record)))
+    return write_private(path_for(record, directory), render(ReleaseLog.read(journal, record)))
+
+
+def path_for(record: ReleaseRecord, directory: Path) -> Path:
+    """Where the release's log is (or will be, once it ends): what each step's report names."""
+    return directory / f"{record.id}-{record.environment}-{record.service}-{record.version}.md"
