@@ -152,27 +152,22 @@ def history_document(records: list[ReleaseRecord]) -> list[dict[str, Any]]:
 
 
 def history_table(records: list[ReleaseRecord]) -> Table:
-    """Readable at 80 columns: the release id (which starts with its start time and names its
-    deployment log) and the version never wrap; the state and the reason fold."""
+    """Readable at 80 columns: two lines per release, so no column is dropped. The release id
+    (which names its deployment log) never wraps; versions, outcome, operator and reason fold."""
     table = Table(title="releases", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-    table.add_column("release", no_wrap=True)
-    table.add_column("where", no_wrap=True)
-    table.add_column("took", justify="right", no_wrap=True)
-    table.add_column("version", no_wrap=True)
-    table.add_column("previous", no_wrap=True)
-    table.add_column("outcome", overflow="fold")
-    table.add_column("by", overflow="fold")
-    table.add_column("reason", overflow="fold")
+    table.add_column("release\nstarted", no_wrap=True)
+    table.add_column("where\ntook", no_wrap=True)
+    table.add_column("version\nprevious", overflow="fold", min_width=8)
+    table.add_column("outcome, by\nreason", overflow="fold", min_width=16)
     for r in records:
+        outcome = Text(f"{r.describe_state()}, by {r.operator}")
+        if r.reason:
+            outcome.append(f"\n{r.reason}", style="dim")
         table.add_row(
-            r.id,
-            f"{r.environment}/{r.service}",
-            _seconds(_duration(r)),
-            r.version,
-            r.previous_version or "-",
-            r.describe_state(),
-            r.operator,
-            r.reason or "",
+            f"{r.id}\n{_when(r.started_at)}",
+            f"{r.environment}/{r.service}\n{_seconds(_duration(r))}",
+            f"{r.version}\n{r.previous_version or '-'}",
+            outcome,
         )
     return table
 

@@ -9,13 +9,13 @@ import re
 import pytest
 from rich.console import Console
 
-from releases.console import ConsoleProgress, watch_view
+from releases.console import ConsoleProgress, history_table, watch_view
 from releases.engine import Status
 from releases.gates import Analysis, BakeResult, StepReport, Verdict
 from releases.journal import Event, EventKind, Note
 from releases.live_figures import BakeFigures
 from releases.lock import LockHolder
-from releases.model import HoldReason, LiveState, ReleaseRecord, SlotHealth, Weights
+from releases.model import HoldReason, LiveState, Outcome, ReleaseRecord, SlotHealth, Weights
 from releases.process_identity import ProcessIdentity
 from releases.targets.base import PoolEvidence
 from releases.watch import ServiceView
@@ -103,3 +103,22 @@ def test_the_watch_frame_without_a_release_says_none() -> None:
     flat = " ".join(out.getvalue().split())
     assert "release none" in flat and "lock free" in flat
     assert Note.BAKE_PROGRESS not in flat
+
+
+def test_history_at_80_columns_keeps_every_field() -> None:
+    """At 80 columns the outcome, operator and reason columns were dropped (or cut to `promot…`)."""
+    records = [
+        ReleaseRecord("20261203T101500-abcdef12", "production", "web", "2.0.0", "1.0.0", "alice", 1.0e9,
+                      1.0e9 + 400, Outcome.PROMOTED, 100, reason="fixes checkout timeouts for EU users"),
+        ReleaseRecord("20261203T111500-0bcdef12", "sandbox", "api", "2.1.0-rc.1", "2.0.0", "bob", 1.0e9,
+                      1.0e9 + 100, Outcome.ROLLED_BACK, 50),
+    ]  # fmt: skip
+    out = io.StringIO()
+    Console(file=out, width=80, force_terminal=False).print(history_table(records))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    flat = " ".join(text.split())
+    for shown in ("20261203T101500-abcdef12", "production/web", "6m40s", "2.0.0", "1.0.0",
+                  "promoted, by alice", "fixes checkout timeouts for EU users", "2.1.0-rc.1",
+                  "rolled back, by bob", "1m40s"):  # fmt: skip
+        assert shown in flat, (shown, text)
