@@ -102,10 +102,10 @@ def request(
     holder = current_holder(journal, environment, service)
     if holder is None or holder.is_stale():
         raise Refused(_not_running(record, control))
-    if control is Control.RESUME and record.hold is HoldReason.APPROVAL:
+    if control is not Control.PROMOTE and record.hold is HoldReason.APPROVAL:
         raise Refused(
-            f"the release of {record.version} waits for approval at {record.last_percent}%; "
-            "`invoke promote` approves it (resume continues a paused bake)"
+            f"the release of {record.version} waits for approval at {record.last_percent}%, traffic "
+            f"unchanged: there is no bake to {control.value}. `invoke promote` approves it"
         )
     if control is Control.PAUSE and record.hold is HoldReason.PAUSED:
         raise Refused(f"the release of {record.version} is already paused ({record.hold_detail}); "

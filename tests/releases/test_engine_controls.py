@@ -159,16 +159,17 @@ def test_an_approval_step_holds_until_promote(journal: Journal, alice: Journal) 
         record = journal.latest_release("sandbox", "web")
         assert record is not None
         seen.append((record.describe_state(), world.router.weights))
-        with pytest.raises(Refused) as refused:
-            controls.request(alice, "sandbox", "web", Control.RESUME)
-        refusals.append(str(refused.value))
+        for what in (Control.RESUME, Control.PAUSE):
+            with pytest.raises(Refused) as refused:
+                controls.request(alice, "sandbox", "web", what)
+            refusals.append(str(refused.value))
 
     # The 10% bake passes at 60 s; nothing moves until alice promotes at 500 s.
     script = {300: look_and_try_resume, 500: control(alice, Control.PROMOTE, "approved in chat")}
     results = engine_for(world, journal, script, settings).auto("2.0.0")
 
     assert seen == [("held at 10% (waiting for approval)", Weights.canary_percent(10))]
-    assert "`invoke promote` approves it" in refusals[0]
+    assert len(refusals) == 2 and all("`invoke promote` approves it" in refusal for refusal in refusals)
     assert world.router.writes == [
         Weights.canary_percent(10),
         Weights.canary_percent(50),
