@@ -382,6 +382,7 @@ def status(
     from releases.console import status_document, status_table
     from releases.environments import topology as read_topology
     from releases.errors import BadInput
+    from releases.watch import Watcher
 
     with _operator_errors():
         if watch and json_:
@@ -394,11 +395,13 @@ def status(
         if watch:
             _watch(engines)
             return
-        statuses = [engine.status() for engine in engines]
+        views = [Watcher(engine).view(0.0) for engine in engines]
+    statuses = [view.status for view in views]
+    bakes = {view.status.service: view.figures for view in views}
     if json_:
-        print(json_module.dumps(status_document(statuses), indent=2))
+        print(json_module.dumps(status_document(statuses, bakes), indent=2))
     else:
-        _console().print(status_table(statuses))
+        _console().print(status_table(statuses, bakes))
 
 
 def _watch(engines: list[Engine]) -> None:

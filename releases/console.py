@@ -6,6 +6,7 @@ The engine returns plain data; this module is the only one that formats it for p
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from releases.engine import Action, Result, Status
 from releases.gates import Analysis, Progress, StepReport, Verdict
+from releases.live_figures import BakeFigures
 from releases.lock import LockHolder
 from releases.model import ReleaseRecord, SlotHealth
 from releases.redact import redact_url
@@ -58,8 +60,23 @@ def _slot(slot: SlotHealth) -> str:
     return f"{slot.version or '?'} ({slot.name}, {health}, {ready})"
 
 
-def status_table(statuses: list[Status]) -> Table:
+def _bake_line(figures: BakeFigures) -> str:
+    paused = " (PAUSED)" if figures.paused else ""
+    left = f"{figures.remaining_seconds:.0f} s of {figures.total_seconds:g} s left"
+    return (
+        f"{figures.label}: bake {left}{paused}; "
+        f"{_watched_figures(figures.requests, figures.error_rate, figures.p95_seconds)}"
+        f"{figures.verdict or 'waiting'}"
+    )
+
+
+def status_table(statuses: list[Status], bakes: Mapping[str, BakeFigures | None] | None = None) -> Table:
+    """The status of each service; `bakes`, by service, the figures a running bake published."""
     table = Table(title=f"{statuses[0].environment}" if statuses else "status", title_justify="left")
+    running = [(service, figures) for service, figures in (bakes or {}).items() if figures is not None]
+    if running:
+        table.caption = "\n".join(f"{service}: {_bake_line(figures)}" for service, figures in running)
+        table.caption_justify = "left"
     for column in ("service", "weights", "production", "staging", "release", "lock"):
         table.add_column(column)
     for status in statuses:
@@ -110,7 +127,10 @@ def _slot_document(slot: SlotHealth) -> dict[str, Any]:
     return {"slot": slot.name, "version": slot.version, "healthy": slot.healthy, "ready": slot.ready}
 
 
-def status_document(statuses: list[Status]) -> dict[str, Any]:
+def status_document(
+    statuses: list[Status], bakes: Mapping[str, BakeFigures | None] | None = None
+) -> dict[str, Any]:
+    bakes = bakes or {}
     return {
         "environment": statuses[0].environment if statuses else None,
         "services": {
@@ -121,6 +141,8 @@ def status_document(statuses: list[Status]) -> dict[str, Any]:
                 "staging": _slot_document(status.live.staging),
                 "release": _record(status.release),
                 "lock": _lock(status.lock),
+                # The running bake's figures as it last published them (None: no bake running).
+                "bake": figures.detail() if (figures := bakes.get(status.service)) is not None else None,
             }
             for status in statuses
         },

@@ -116,6 +116,8 @@ def test_pause_resume_watch_and_promote_full_from_a_second_shell(operator: Opera
             stopped_at = wait_until(
                 "a paused figure", lambda: [n for n in notes(operator, "bake-progress") if n["paused"]]
             )[0]["remaining_seconds"]
+            bake = operator.status()["bake"]  # `status --json` shows the running bake's figures too
+            assert bake["label"] == "canary 10%" and bake["paused"] is True and bake["requests"] > 0
 
             frames = {}
             for columns in (80, 160):
