@@ -31,7 +31,7 @@ from tests.state_stores import upgraded, wait_for_rows
 STAGING = {
     "lease_seconds": 10,
     "health": {"consecutive": 2, "interval_seconds": 0.1, "timeout_seconds": 10},
-    "analysis": {"bake_seconds": 1, "interval_seconds": 0.3, "window_seconds": 60, "min_requests": 10},
+    "analysis": {"bake_seconds": 1, "interval_seconds": 0.3, "min_requests": 10},
     "verify_seconds": 1,
 }
 # A bake long enough to act during it, and a lease short enough for a pause to outlive it.
