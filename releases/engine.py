@@ -232,7 +232,10 @@ class Engine:
                 approve = step in self.settings.approvals and bool(self._walk)
                 result = self._step(run, step, target, hold, migration, False, reason, bound, image, approve)
                 results.append(result)
-                if step < 100 and result.release is not None and self._full_promotion():
+                # promote --full with canary steps left skips them (journaled); with only the
+                # promotion left the walk simply goes on to it.
+                canary_left = any(later < 100 for later in self._walk)
+                if canary_left and result.release is not None and self._full_promotion():
                     results.append(self._skip_to_promotion(run, result.release, hold, reason, image))
                     break
             return results

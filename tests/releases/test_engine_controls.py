@@ -226,3 +226,16 @@ def test_controls_on_a_held_release_no_command_runs_say_what_continues_it(journa
         controls.request(journal, "sandbox", "web", Control.PROMOTE)
     record = journal.latest_release("sandbox", "web")
     assert record is not None and record.hold is HoldReason.GATE_INCONCLUSIVE
+
+
+def test_promote_full_at_the_last_approval_just_promotes(journal: Journal, alice: Journal) -> None:
+    """With only the promotion left there is nothing to skip: no empty `steps-skipped` note."""
+    settings = SETTINGS.model_copy(update={"steps": (10, 50, "approve", 100)})
+    script = {400: control(alice, Control.PROMOTE, "go", full=True)}
+    results = engine_for(FakeWorld(), journal, script, settings).auto("2.0.0")
+    record = results[-1].release
+    assert record is not None and record.outcome is Outcome.PROMOTED
+    assert ReleaseLog.read(journal, record).notes(Note.STEPS_SKIPPED) == []
+    assert [e.detail["approved_by"] for e in ReleaseLog.read(journal, record).outcomes(Step.APPROVE)] == [
+        "alice"
+    ]
