@@ -107,7 +107,16 @@ def test_pause_resume_watch_and_promote_full_from_a_second_shell(operator: Opera
         release = operator.start("release", "--auto", "--version", "2.0.0", "--bake", "60s")
         try:
             wait_for_intent(operator, Step.BAKE, timeout=60)
-            wait_until("the bake published figures", lambda: notes(operator, "bake-progress"))
+            # Some of the bake done first (about 8 s of judged data), so that going on from where it
+            # stopped and starting again from 60 s cannot look alike.
+            wait_until(
+                "the bake published judged figures",
+                lambda: [
+                    n
+                    for n in notes(operator, "bake-progress")
+                    if n["requests"] and n["remaining_seconds"] <= 52
+                ],
+            )
             paused = operator.run("pause", "--reason", "checking a graph")
             assert paused.returncode == 0, paused.stdout + paused.stderr
             assert "paused at 10%" in paused.stdout
@@ -131,8 +140,9 @@ def test_pause_resume_watch_and_promote_full_from_a_second_shell(operator: Opera
                 "figures after the resume",
                 lambda: [n for n in notes(operator, "bake-progress")[seen:] if not n["paused"]],
             )[0]
-            # The bake went on from where it stopped: not from the start (60 s) again.
-            assert going_on["remaining_seconds"] <= stopped_at + 1.5 < 60
+            # The bake went on from where it stopped, not from the start (60 s) again; the figures
+            # may read a little more left just after the resume, as the metrics lag a scrape or two.
+            assert going_on["remaining_seconds"] <= stopped_at + 5 < 60
 
             promoted = operator.run("promote", "--full", "--reason", "hotfix")
             assert promoted.returncode == 0, promoted.stdout + promoted.stderr
