@@ -263,7 +263,9 @@ class ConsoleProgress(Progress):
         if self._live:
             self.console.print(line, highlight=False)
         else:
-            self.console.print(Text(time.strftime("%H:%M:%S "), style="dim") + line, highlight=False)
+            # One line per change, however long: CI logs are read (and grepped) line by line.
+            stamped = Text(time.strftime("%H:%M:%S "), style="dim") + line
+            self.console.print(stamped, highlight=False, soft_wrap=True)
 
     def _show(self, line: str) -> None:
         """The one updating line (a terminal only)."""

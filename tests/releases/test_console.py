@@ -27,7 +27,7 @@ TIMESTAMP = re.compile(r"^\d\d:\d\d:\d\d ")
 
 def plain_console() -> tuple[Console, io.StringIO]:
     out = io.StringIO()
-    return Console(file=out, force_terminal=False, width=200), out
+    return Console(file=out, force_terminal=False, width=80), out  # a CI log's console: 80 columns
 
 
 def test_without_a_terminal_a_step_prints_one_timestamped_line_per_state_change() -> None:
