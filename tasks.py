@@ -76,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
                 "min_requests": 50,
             },
             "verify_seconds": 5,
+            "watch_observe_seconds": 1,
             "required_secrets": {
                 "web": ["DATABASE_URL", "REDIS_URL", "SESSION_SECRET"],
                 "api": ["DATABASE_URL", "REDIS_URL"],
@@ -103,6 +104,8 @@ DEFAULTS: dict[str, Any] = {
         },
         "production": {
             "confirm": True,
+            # Argo's indefinite pause: `release --auto` holds after 50% until `invoke promote`.
+            "steps": [10, 50, "approve", 100],
             "required_secrets": {"web": list(SECRET_APP_SETTINGS)},
             "smoke": {"checks": [{"path": "/health/ready", "status": 200}]},
         },
@@ -167,6 +170,7 @@ def _engine(
     progress: ConsoleProgress | None = None,
     topology: Topology | None = None,
     topology_file: str = "",
+    bake_seconds: float | None = None,
 ) -> Engine:
     """The engine for one service. `topology` is passed in by callers that build several engines,
     so the environment is described (and the sandbox checked) once, not once per service."""
@@ -178,6 +182,8 @@ def _engine(
     environment = env or c.config.releases.default_environment
     service = service or c.config.releases.default_service
     policy = settings.environment(environment)
+    if bake_seconds is not None:  # `release --bake`: this run only
+        policy = policy.with_bake(bake_seconds)
     journal = _journal(settings)
     described = topology or read_topology(
         settings, environment, Path(topology_file) if topology_file else None
@@ -245,12 +251,13 @@ def _console() -> Any:
         "it runs once, after a verified backup, before the version is deployed",
         "force": "with --percent 100: promote although the current step's gate did not pass (needs --reason)",
         "reason": "why: journaled with the release (and required by --force)",
+        "bake": "bake each canary step this long, this run only: 90s, 10m, 1.5h or seconds (45)",
     }
 )
 def release(
     c: Context,
     percent: str = "",
-    version: str = "",
+    version: str | None = None,  # None: not given; '' is given, and refused by the version rule
     env: str = "",
     service: str = "",
     auto: bool = False,
@@ -261,28 +268,34 @@ def release(
     migration: str = "",
     force: bool = False,
     reason: str = "",
+    bake: str = "",
 ) -> None:
     """Move a release one step (--percent N) or all the way (--auto), with its gates."""
     from releases.console import ConsoleProgress, describe_result
+    from releases.durations import parse_duration
     from releases.errors import BadInput
     from releases.model import Migration
+    from releases.targets.slots.image_tags import check_version
 
     console = _console()
     with _operator_errors():
         if auto == bool(percent):
             raise BadInput("give exactly one of --percent N (1-100) or --auto")
         step = None if auto else _parse_percent(percent)
+        if version is not None:
+            check_version(version)  # before anything is read: the engine checks it again, the same way
+        bake_seconds = parse_duration(bake, "--bake") if bake else None
         if migration and migration not in set(Migration):
             raise BadInput(f"--migration must be reversible or irreversible, got {migration!r}")
         declared = Migration(migration) if migration else None
         progress = ConsoleProgress(console)
-        engine = _engine(c, env, service, progress, topology_file=topology)
+        engine = _engine(c, env, service, progress, topology_file=topology, bake_seconds=bake_seconds)
         why = reason.strip() or None
 
         def run(dry: bool) -> list[Result]:
             if step is None:
-                return engine.auto(version or None, hold, dry, declared, why)
-            return [engine.release(step, version or None, hold, dry, declared, force, why)]
+                return engine.auto(version, hold, dry, declared, why)
+            return [engine.release(step, version, hold, dry, declared, force, why)]
 
         if not dry_run and engine.settings.confirm and not yes:
             # Production: the operator sees what will happen (version, weights, every step) first.
@@ -292,7 +305,8 @@ def release(
             results = run(dry_run)
         finally:
             progress.close()
-        _show_plans(console, engine, results, "plan (dry run, nothing changed)" if dry_run else "done")
+        if dry_run:  # a real run reported each action and each step's end as it went
+            _show_plans(console, engine, results, "plan (dry run, nothing changed)")
         console.print(describe_result(results[-1]), highlight=False)
 
 
@@ -353,23 +367,116 @@ def rollback(
         "service": "one service (default: every service of the environment)",
         "json": "print one JSON document instead of a table",
         "topology": "a release_targets JSON file to use instead of the stack output (cloud environments)",
+        "watch": "a live view, refreshed every second until Ctrl-C: the bake's time left and figures too",
     }
 )
-def status(c: Context, env: str = "", service: str = "", json_: bool = False, topology: str = "") -> None:
+def status(
+    c: Context, env: str = "", service: str = "", json_: bool = False, topology: str = "", watch: bool = False
+) -> None:
     """Show weights, what each slot serves, the release and who holds the lock."""
     from releases.console import status_document, status_table
     from releases.environments import topology as read_topology
+    from releases.errors import BadInput
+    from releases.watch import Watcher
 
     with _operator_errors():
+        if watch and json_:
+            raise BadInput("give --watch or --json, not both (--watch is for a terminal)")
         settings = _settings(c)
         environment = env or c.config.releases.default_environment
         described = read_topology(settings, environment, Path(topology) if topology else None)
         services = [service] if service else sorted(described.services)
-        statuses = [_engine(c, environment, name, topology=described).status() for name in services]
+        engines = [_engine(c, environment, name, topology=described) for name in services]
+        if watch:
+            _watch(engines)
+            return
+        views = [Watcher(engine).view(0.0) for engine in engines]
+    statuses = [view.status for view in views]
+    bakes = {view.status.service: view.figures for view in views}
     if json_:
-        print(json_module.dumps(status_document(statuses), indent=2))
+        print(json_module.dumps(status_document(statuses, bakes), indent=2))
     else:
-        _console().print(status_table(statuses))
+        _console().print(status_table(statuses, bakes))
+
+
+def _watch(engines: list[Engine]) -> None:
+    """`status --watch`: redraw about once a second until Ctrl-C, which ends it normally (exit 0)."""
+    import time
+
+    from rich.live import Live
+
+    from releases.console import watch_view
+    from releases.watch import Watcher
+
+    watchers = [Watcher(engine) for engine in engines]
+
+    def frame() -> Any:
+        return watch_view([watcher.view(time.monotonic()) for watcher in watchers], time.time())
+
+    try:
+        with Live(frame(), console=_console(), auto_refresh=False, redirect_stdout=False) as live:
+            while True:
+                time.sleep(1)
+                live.update(frame(), refresh=True)
+    except KeyboardInterrupt:
+        return
+
+
+def _control(c: Context, control: str, env: str, service: str, reason: str, full: bool = False) -> None:
+    """Journal a control for the release running now, then wait briefly for it to act on it."""
+    from releases.controls import Control, acknowledgement, request
+
+    with _operator_errors():
+        settings = _settings(c)
+        environment = env or c.config.releases.default_environment
+        service = service or c.config.releases.default_service
+        policy = settings.environment(environment)
+        journal = _journal(settings)
+        since = journal.last_seq()
+        record = request(journal, environment, service, Control(control), reason.strip() or None, full)
+        # The release looks once per analysis interval: a few of them, and a moment for the store.
+        seen = acknowledgement(
+            journal, record, Control(control), since, 3 * policy.analysis.interval_seconds + 2
+        )
+    what = "promote --full" if full else control
+    where = f"{environment}/{service} {record.version}"
+    if seen is None:
+        every = policy.analysis.interval_seconds
+        print(f"{what} journaled for {where}; the running release acts on it at its next check "
+              f"(every {every:g} s): `invoke status --watch` shows it")  # fmt: skip
+    else:
+        print(f"{what}: {where} {seen}")
+
+
+CONTROL_HELP = {
+    "env": "sandbox (default), staging or production",
+    "service": "web (default) or api",
+    "reason": "why: journaled with the control, shown in history and the deployment log",
+}
+
+
+@task(help={**CONTROL_HELP, "full": "skip the remaining steps: promote now (swap, then all traffic)"})
+def promote(c: Context, env: str = "", service: str = "", reason: str = "", full: bool = False) -> None:
+    """End the running release's current bake now and go on (or approve an approval step), from any shell.
+
+    Its gate figures so far are journaled with who promoted and why. With --full the remaining
+    steps are skipped (journaled as such): the swap, then all traffic to the new version."""
+    _control(c, "promote", env, service, reason, full)
+
+
+@task(help=CONTROL_HELP)
+def pause(c: Context, env: str = "", service: str = "", reason: str = "") -> None:
+    """Hold the running release at its current step, from any shell (the bake clock stops).
+
+    Traffic stays as it is and the gates still watch it (a failure still rolls back); `invoke resume`
+    continues the bake with the time it had left."""
+    _control(c, "pause", env, service, reason)
+
+
+@task(help=CONTROL_HELP)
+def resume(c: Context, env: str = "", service: str = "", reason: str = "") -> None:
+    """Continue a paused release's bake with the time it had left, from any shell."""
+    _control(c, "resume", env, service, reason)
 
 
 @task(
@@ -621,10 +728,12 @@ def sandbox_deploy(
 ) -> None:  # fmt: skip
     """Put a version on a service's staging slot, optionally with an injected fault."""
     from releases.errors import BadInput
+    from releases.targets.slots.image_tags import check_version
 
     with _operator_errors():
         if not version.strip():
             raise BadInput("--version is required: the version the staging slot should run")
+        check_version(version.strip())
         try:
             rate, latency = float(error_rate), int(latency_ms)
         except ValueError:
@@ -649,9 +758,10 @@ sandbox = Collection(
 
 @task(name="upgrade")
 def state_upgrade(c: Context) -> None:
-    """Create or upgrade the state store's schema (journal, lock, request budget) to this version.
+    """Create or upgrade the state store's schema to this version's revision.
 
-    Once per store, by anyone who shares it. A journal from before migrations is kept."""
+    The journal, the lock and the request budget: once per store, by anyone who shares it. A
+    journal from before migrations is kept."""
     from releases.state.store import StateStore
     from releases.state.url import state_url
 
@@ -666,5 +776,7 @@ def state_upgrade(c: Context) -> None:
 
 state = Collection("state", upgrade=state_upgrade)
 
-namespace = Collection(release, rollback, status, history, rehearse, plan, parity, policy, sandbox, state)
+namespace = Collection(
+    release, promote, pause, resume, rollback, status, history, rehearse, plan, parity, policy, sandbox, state
+)
 namespace.configure(DEFAULTS)

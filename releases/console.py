@@ -6,20 +6,24 @@ The engine returns plain data; this module is the only one that formats it for p
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from releases.engine import Action, Result, Status
-from releases.gates import Analysis, Progress
+from releases.gates import Analysis, Progress, StepReport, Verdict
+from releases.live_figures import BakeFigures
 from releases.lock import LockHolder
 from releases.model import ReleaseRecord, SlotHealth
 from releases.redact import redact_url
 
 if TYPE_CHECKING:
     from releases.rehearsal.run import RehearsalReport
+    from releases.watch import ServiceView
 
 
 def _when(timestamp: float | None) -> str:
@@ -56,8 +60,23 @@ def _slot(slot: SlotHealth) -> str:
     return f"{slot.version or '?'} ({slot.name}, {health}, {ready})"
 
 
-def status_table(statuses: list[Status]) -> Table:
+def _bake_line(figures: BakeFigures) -> str:
+    paused = " (PAUSED)" if figures.paused else ""
+    left = f"{figures.remaining_seconds:.0f} s of {figures.total_seconds:g} s left"
+    return (
+        f"{figures.label}: bake {left}{paused}; "
+        f"{_watched_figures(figures.requests, figures.error_rate, figures.p95_seconds)}"
+        f"{figures.verdict or 'waiting'}"
+    )
+
+
+def status_table(statuses: list[Status], bakes: Mapping[str, BakeFigures | None] | None = None) -> Table:
+    """The status of each service; `bakes`, by service, the figures a running bake published."""
     table = Table(title=f"{statuses[0].environment}" if statuses else "status", title_justify="left")
+    running = [(service, figures) for service, figures in (bakes or {}).items() if figures is not None]
+    if running:
+        table.caption = "\n".join(f"{service}: {_bake_line(figures)}" for service, figures in running)
+        table.caption_justify = "left"
     for column in ("service", "weights", "production", "staging", "release", "lock"):
         table.add_column(column)
     for status in statuses:
@@ -108,7 +127,10 @@ def _slot_document(slot: SlotHealth) -> dict[str, Any]:
     return {"slot": slot.name, "version": slot.version, "healthy": slot.healthy, "ready": slot.ready}
 
 
-def status_document(statuses: list[Status]) -> dict[str, Any]:
+def status_document(
+    statuses: list[Status], bakes: Mapping[str, BakeFigures | None] | None = None
+) -> dict[str, Any]:
+    bakes = bakes or {}
     return {
         "environment": statuses[0].environment if statuses else None,
         "services": {
@@ -119,6 +141,8 @@ def status_document(statuses: list[Status]) -> dict[str, Any]:
                 "staging": _slot_document(status.live.staging),
                 "release": _record(status.release),
                 "lock": _lock(status.lock),
+                # The running bake's figures as it last published them (None: no bake running).
+                "bake": figures.detail() if (figures := bakes.get(status.service)) is not None else None,
             }
             for status in statuses
         },
@@ -150,57 +174,107 @@ def history_document(records: list[ReleaseRecord]) -> list[dict[str, Any]]:
 
 
 def history_table(records: list[ReleaseRecord]) -> Table:
-    """Readable at 80 columns: the release id (which starts with its start time and names its
-    deployment log) and the version never wrap; the state and the reason fold."""
+    """Readable at 80 columns: two lines per release, so no column is dropped. The release id
+    (which names its deployment log) never wraps; versions, outcome, operator and reason fold."""
     table = Table(title="releases", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-    table.add_column("release", no_wrap=True)
-    table.add_column("where", no_wrap=True)
-    table.add_column("took", justify="right", no_wrap=True)
-    table.add_column("version", no_wrap=True)
-    table.add_column("previous", no_wrap=True)
-    table.add_column("outcome", overflow="fold")
-    table.add_column("by", overflow="fold")
-    table.add_column("reason", overflow="fold")
+    table.add_column("release\nstarted", no_wrap=True)
+    table.add_column("where\ntook", no_wrap=True)
+    table.add_column("version\nprevious", overflow="fold", min_width=8)
+    table.add_column("outcome, by\nreason", overflow="fold", min_width=16)
     for r in records:
+        outcome = Text(f"{r.describe_state()}, by {r.operator}")
+        if r.reason:
+            outcome.append(f"\n{r.reason}", style="dim")
         table.add_row(
-            r.id,
-            f"{r.environment}/{r.service}",
-            _seconds(_duration(r)),
-            r.version,
-            r.previous_version or "-",
-            r.describe_state(),
-            r.operator,
-            r.reason or "",
+            f"{r.id}\n{_when(r.started_at)}",
+            f"{r.environment}/{r.service}\n{_seconds(_duration(r))}",
+            f"{r.version}\n{r.previous_version or '-'}",
+            outcome,
         )
     return table
+
+
+def _rate(value: float | None) -> str:
+    return f"{value:.2%}" if value is not None else "-"
+
+
+def _milliseconds(value: float | None) -> str:
+    return f"{value * 1000:.0f} ms" if value is not None else "-"
 
 
 def _figures(analysis: Analysis | None) -> str:
     if analysis is None:
         return "waiting for figures"
     sample = analysis.judged
-    rate = f"{sample.error_rate:.2%}" if sample.error_rate is not None else "-"
-    p95 = f"{sample.p95_seconds * 1000:.0f} ms" if sample.p95_seconds is not None else "-"
-    return f"{sample.requests:.0f} requests, error rate {rate}, p95 {p95}: {analysis.verdict.value}"
+    return (
+        f"{sample.requests:.0f} requests, error rate {_rate(sample.error_rate)}, p95 "
+        f"{_milliseconds(sample.p95_seconds)}: {analysis.verdict.value}"
+    )
+
+
+VERDICT_STYLES = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.INCONCLUSIVE: "yellow"}
+
+
+def step_report(report: StepReport) -> list[Text]:
+    """A bake's end as an operator reads it: verdict and figures, what happens next, the log."""
+    result = report.result
+    last = result.analyses[-1] if result.analyses else None
+    took = f" after {_seconds(result.seconds)}"
+    if result.paused_seconds:
+        took += f" ({_seconds(result.paused_seconds)} paused)"
+    verdict = Text(f"{report.label}: ")
+    verdict.append(result.verdict.value.upper(), style=VERDICT_STYLES[result.verdict])
+    verdict.append(took)
+    if last is not None:
+        sample = last.judged
+        verdict.append(
+            f": {sample.requests:,.0f} requests, error rate {_rate(sample.error_rate)}, "
+            f"p95 {_milliseconds(sample.p95_seconds)}"
+        )
+    if report.ended_by:
+        verdict.append(f"; ended by {report.ended_by}")
+    lines = [verdict]
+    if result.verdict is not Verdict.PASS and result.reasons and not report.ended_by:
+        lines.append(Text(f"why: {redact_url(result.reasons[0])}"))
+    lines.append(Text(f"next: {report.next_step}"))
+    if report.log_path:
+        lines.append(Text(f"deployment log: {report.log_path} (written when the release ends)"))
+    return lines
 
 
 class ConsoleProgress(Progress):
-    """Live gate progress: one updating line on a terminal, one line per analysis otherwise."""
+    """Gate progress. On a terminal: one updating line while a gate runs, and a line for each state
+    change. Without one (CI, a pipe): timestamped lines, one per state change (a gate started,
+    passed, paused, resumed, ended), never one per probe or per analysis."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self._status: Any = None
+        self._baking: str | None = None
+        self._health_started = False
+
+    @property
+    def _live(self) -> bool:
+        return self.console.is_terminal
+
+    def _line(self, text: str | Text) -> None:
+        """A state change: above the updating line on a terminal, else timestamped."""
+        line = Text(redact_url(text)) if isinstance(text, str) else text
+        if self._live:
+            self.console.print(line, highlight=False)
+        else:
+            # One line per change, however long: CI logs are read (and grepped) line by line.
+            stamped = Text(time.strftime("%H:%M:%S "), style="dim") + line
+            self.console.print(stamped, highlight=False, soft_wrap=True)
 
     def _show(self, line: str) -> None:
+        """The one updating line (a terminal only)."""
         line = redact_url(line)  # a gate's reason may quote a metric source's URL
-        if self.console.is_terminal:
-            if self._status is None:
-                self._status = self.console.status(line)
-                self._status.start()
-            else:
-                self._status.update(line)
+        if self._status is None:
+            self._status = self.console.status(line)
+            self._status.start()
         else:
-            self.console.print(line, highlight=False)
+            self._status.update(line)
 
     def close(self) -> None:
         if self._status is not None:
@@ -208,14 +282,122 @@ class ConsoleProgress(Progress):
             self._status = None
 
     def health(self, consecutive: int, needed: int, slot: SlotHealth) -> None:
-        self._show(f"health gate: {consecutive}/{needed} consecutive, staging {_slot(slot)}")
+        if self._live:
+            self._show(f"health gate: {consecutive}/{needed} consecutive, staging {_slot(slot)}")
+        elif not self._health_started:
+            self._line(f"health gate: waiting for {needed} consecutive healthy answers from staging")
+            self._health_started = True
         if consecutive >= needed:
             self.close()
+            self._health_started = False
+            self._line(f"health gate passed: staging {_slot(slot)}, {needed} times in a row")
 
-    def bake(self, label: str, remaining: float, total: float, analysis: Analysis | None) -> None:
-        self._show(f"{label}: bake {remaining:4.1f} s of {total:g} s left; {_figures(analysis)}")
-        if remaining <= 0:
-            self.close()
+    def bake(
+        self, label: str, remaining: float, total: float, analysis: Analysis | None, paused: bool = False
+    ) -> None:
+        if self._baking != label:
+            self._baking = label
+            self._line(f"{label}: bake of {total:g} s started")
+        if self._live:
+            state = "PAUSED, " if paused else ""
+            self._show(f"{label}: {state}bake {remaining:4.1f} s of {total:g} s left; {_figures(analysis)}")
+
+    def state(self, text: str) -> None:
+        self._line(text)
+
+    def step_ended(self, report: StepReport) -> None:
+        self.close()
+        self._baking = None
+        lines = step_report(report)
+        if self._live:
+            for number, line in enumerate(lines):
+                self._line(Text("  ") + line if number else line)
+        else:
+            self._line(Text("; ").join(line.copy() for line in lines))
+
+
+def _verdict(verdict: object) -> Text:
+    try:
+        known = Verdict(str(verdict))
+    except ValueError:
+        return Text(str(verdict))
+    return Text(known.value, style=VERDICT_STYLES[known])
+
+
+def _slot_text(slot: SlotHealth) -> Text:
+    return Text(_slot(slot), style="" if slot.serving else "bold red")
+
+
+def _watched_figures(requests: object, error_rate: object, p95: object) -> str:
+    def number(value: object) -> float | None:
+        return float(value) if isinstance(value, int | float) else None
+
+    count = number(requests)
+    return (
+        f"{count or 0:,.0f} requests, error rate {_rate(number(error_rate))}, "
+        f"p95 {_milliseconds(number(p95))}: "
+    )
+
+
+def watch_service(view: ServiceView) -> Table:
+    """One service as `status --watch` shows it: two columns that fold, so 80 columns suffice."""
+    status = view.status
+    live = status.live
+    table = Table(
+        title=f"{status.environment}/{status.service}",
+        title_justify="left",
+        box=box.SIMPLE,
+        show_header=False,
+        padding=(0, 1),
+    )
+    table.add_column("what", no_wrap=True, style="bold")
+    table.add_column("value", overflow="fold")
+    share = live.weights.canary_share
+    table.add_row("weights", f"{live.weights} ({share:.0%} on the canary)")
+    table.add_row("production", _slot_text(live.production))
+    table.add_row("staging", _slot_text(live.staging))
+    record = status.release
+    if record is None:
+        table.add_row("release", "none")
+    else:
+        state = Text(
+            f"{record.version} replacing {record.previous_version or '-'}: {record.describe_state()}"
+        )
+        if record.hold is not None:
+            state.stylize("yellow")
+        table.add_row("release", state)
+        if record.hold_detail:
+            table.add_row("held", redact_url(record.hold_detail))
+    if view.step is not None and record is not None and record.in_flight:
+        table.add_row("step", str(view.step.detail.get("description") or view.step.action))
+    figures = view.figures
+    if figures is not None:
+        left = f"{figures.remaining_seconds:.0f} s of {figures.total_seconds:g} s left"
+        bake = Text(f"{figures.label}: {left}")
+        if figures.paused:
+            bake.append(" (PAUSED)", style="bold yellow")
+        table.add_row("bake", bake)
+        gate = Text(_watched_figures(figures.requests, figures.error_rate, figures.p95_seconds))
+        gate.append_text(_verdict(figures.verdict or "waiting"))
+        table.add_row("gate", gate)
+        if figures.reason:
+            table.add_row("", Text(redact_url(figures.reason), style="dim"))
+    elif view.gate is not None:
+        detail = view.gate.detail
+        gate = Text(
+            _watched_figures(detail.get("requests"), detail.get("error_rate"), detail.get("p95_seconds"))
+        )
+        gate.append_text(_verdict(detail.get("verdict")))
+        percent = detail.get("percent")
+        table.add_row("last gate", Text(f"{percent}%: " if percent else "") + gate)
+    table.add_row("lock", status.lock.describe() if status.lock else "free")
+    return table
+
+
+def watch_view(views: list[ServiceView], now: float) -> Group:
+    """Every watched service, and when the frame was drawn."""
+    heading = Text(f"{_when(now)}  (refreshes every second; Ctrl-C stops)", style="dim")
+    return Group(heading, *(watch_service(view) for view in views))
 
 
 def _figure(value: float | None, unit: str = "") -> str:

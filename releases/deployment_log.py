@@ -65,12 +65,37 @@ def _gate_rows(log: ReleaseLog) -> list[str]:
         where = "staging" if percent == 0 else f"{percent}%" if percent not in (None, 100) else "production"
         reasons = "; ".join(detail.get("reasons") or []) or "-"
         p_value = detail.get("p_value")
+        verdict = str(detail.get("verdict"))
+        if detail.get("ended_by"):  # an operator ended the bake: the verdict is the one so far
+            verdict += f" (bake ended by {detail['ended_by']})"
         rows.append(
-            f"| {_when(event.at)} | {label(event.action)} at {where} | {detail.get('verdict')} | "
+            f"| {_when(event.at)} | {label(event.action)} at {where} | {verdict} | "
             f"{_count(detail.get('requests'))} | "
             f"{_percent(detail.get('error_rate'))} | {_milliseconds(detail.get('p95_seconds'))} | "
             f"{f'{p_value:.3g}' if isinstance(p_value, int | float) else '-'} | {reasons} |"
         )
+    return rows
+
+
+# What operators did to the release while it ran (releases/controls.py), and its holds.
+_CONTROL_NOTES = (Note.PAUSE_REQUESTED, Note.RESUME_REQUESTED, Note.PROMOTE_REQUESTED, Note.HELD,
+                  Note.RESUMED, Note.STEPS_SKIPPED)  # fmt: skip
+
+
+def _control_rows(log: ReleaseLog) -> list[str]:
+    rows = []
+    for event in log.events:
+        if event.kind is not EventKind.NOTE or event.action not in _CONTROL_NOTES:
+            continue
+        detail = event.detail
+        what = label(event.action) + (" --full" if detail.get("full") else "")
+        if event.action in (Note.HELD, Note.RESUMED):
+            what += f" ({detail.get('hold')})"
+        if event.action == Note.STEPS_SKIPPED:
+            what += f": {', '.join(f'{step}%' for step in detail.get('skipped') or []) or 'none'}"
+        why = detail.get("reason") or detail.get("why") or detail.get("detail") or ""
+        by = detail.get("by") or event.operator
+        rows.append(f"| {_when(event.at)} | {what} | {by} | {why} |")
     return rows
 
 
@@ -109,6 +134,9 @@ def render(log: ReleaseLog) -> str:
         *(_gate_rows(log) or ["| - | no gate ran | | | | | | |"]),
         "",
     ]
+    if controls := _control_rows(log):
+        lines += ["## Operator controls and holds", "", "| time | what | by | why |", "|---|---|---|---|",
+                  *controls, ""]  # fmt: skip
     if undelivered:
         lines += [
             "## Announcements not delivered",
@@ -124,5 +152,9 @@ def write(journal: Journal, record: ReleaseRecord, directory: Path) -> Path:
     starts with the release's start time, so the files sort by it). Mode 0600 in a 0700 directory:
     it holds operational data (releases/state_files.py)."""
     private_directory(directory)
-    path = directory / f"{record.id}-{record.environment}-{record.service}-{record.version}.md"
-    return write_private(path, render(ReleaseLog.read(journal, record)))
+    return write_private(path_for(record, directory), render(ReleaseLog.read(journal, record)))
+
+
+def path_for(record: ReleaseRecord, directory: Path) -> Path:
+    """Where the release's log is (or will be, once it ends): what each step's report names."""
+    return directory / f"{record.id}-{record.environment}-{record.service}-{record.version}.md"

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from releases import deployment_log, gates, runbook, signals
+from releases.controls import Control, ControlInbox, ControlRequest
 from releases.errors import (
     BadInput,
     GateFailed,
@@ -49,8 +50,9 @@ from releases.errors import (
     Terminated,
     VerificationFailed,
 )
-from releases.gates import BakeResult, Progress, Verdict
+from releases.gates import BakeResult, Interjection, Progress, StepReport, Verdict
 from releases.journal import EventKind, Journal, Note
+from releases.live_figures import BakeFigures, PublishingProgress
 from releases.lock import LockHolder, ReleaseLock, current_holder
 from releases.model import HoldReason, LiveState, Migration, Outcome, Pool, ReleaseRecord, SlotHealth, Weights
 from releases.notify import Notice, Notifier, Silent
@@ -58,6 +60,7 @@ from releases.plan import Action, Step, plan_rollback, plan_step
 from releases.release_log import ReleaseLog
 from releases.settings import EnvironmentSettings
 from releases.targets.bundle import Targets
+from releases.targets.slots.image_tags import check_version
 
 __all__ = ["Action", "Engine", "Result", "Status", "Step", "validate_percent"]
 
@@ -90,6 +93,15 @@ class _Run:
     record: ReleaseRecord | None = None
     action: Action | None = None
     rolling_back: bool = False
+
+
+def _checked_version(version: str | None, image: str | None) -> tuple[str | None, str | None]:
+    """The version by the one rule (releases/targets/slots/image_tags.py) for every environment: its tag,
+    and the image to deploy when it names a digest (`2.0.0@sha256:...`)."""
+    if version is None:
+        return None, image
+    tag, digest = check_version(version)
+    return tag, version if digest is not None else image
 
 
 def validate_percent(percent: int) -> int:
@@ -128,6 +140,11 @@ class Engine:
         # The traffic split as last read or written, for announcements and for saying where traffic
         # is after an interruption (no extra router reads).
         self._weights: Weights | None = None
+        # While a command holds the lock: the operators' controls journaled since (releases/
+        # controls.py), the last promote it acted on, and the steps an --auto walk has left.
+        self._inbox: ControlInbox | None = None
+        self._promotion: ControlRequest | None = None
+        self._walk: list[int] | None = None
 
     # -- observe ---------------------------------------------------------------------------------
 
@@ -141,13 +158,14 @@ class Engine:
             canary_pool_up=self.targets.router.pool_up(Pool.CANARY),
         )
 
-    def status(self) -> Status:
-        """The live state, the release (not one abandoned with a torn-down sandbox) and the lock."""
+    def status(self, live: LiveState | None = None) -> Status:
+        """The live state (observed now unless given), the release (not one abandoned with a
+        torn-down sandbox) and the lock."""
         latest = self.journal.latest_release(self.environment, self.service)
         return Status(
             environment=self.environment,
             service=self.service,
-            live=self.observe(),
+            live=live or self.observe(),
             release=latest if latest is not None and latest.outcome is not Outcome.ABANDONED else None,
             lock=current_holder(self.journal, self.environment, self.service),
         )
@@ -170,12 +188,19 @@ class Engine:
         pins the version by digest (`2.0.0@sha256:...`), deployed exactly so. Promoting when the
         current step's gate did not pass needs `force` and a `reason`."""
         validate_percent(percent)
+        version, image = _checked_version(version, image)
         if force and not (reason or "").strip():
             raise BadInput('--force needs --reason "why" (it is journaled with the release)')
         if dry_run:
             return self._dry_run([percent], version, migration, force)[-1]
         with self._command() as run:
-            return self._step(run, percent, version, hold, migration, force, reason, image=image)
+            result = self._step(run, percent, version, hold, migration, force, reason, image=image)
+            if percent < 100 and result.release is not None and self._full_promotion():
+                # `invoke promote --full` during this step: straight on to promotion, in this command.
+                promoted = self._skip_to_promotion(run, result.release, hold, reason, image)
+                return Result(result.actions + promoted.actions, promoted.release, True,
+                              result.bakes + promoted.bakes)  # fmt: skip
+            return result
 
     def auto(
         self,
@@ -189,18 +214,63 @@ class Engine:
         """Walk the configured steps with their gates, from wherever the release is now. One lock
         for the whole walk, one release: if it ends under this command (rolled back from another
         shell), the walk stops; it never starts a new release."""
+        version, image = _checked_version(version, image)
         if dry_run:
             live = self.observe()
             target, _ = self._target_version(live, version, dry_run=True)
-            return self._dry_run(self._remaining_steps(live, target), target, migration, False)
+            return self._dry_run(
+                self._remaining_steps(live, target), target, migration, False, self.settings.approvals
+            )
         with self._command() as run:
             live = self.observe()
             target, record = self._target_version(live, version, dry_run=True)
             results: list[Result] = []
-            for step in self._remaining_steps(live, target):
+            steps = self._remaining_steps(live, target)
+            for index, step in enumerate(steps):
+                self._walk = steps[index + 1 :]
                 bound = run.record.id if run.record is not None else record.id if record else None
-                results.append(self._step(run, step, target, hold, migration, False, reason, bound, image))
+                approve = step in self.settings.approvals and bool(self._walk)
+                result = self._step(run, step, target, hold, migration, False, reason, bound, image, approve)
+                results.append(result)
+                # promote --full with canary steps left skips them (journaled); with only the
+                # promotion left the walk simply goes on to it.
+                canary_left = any(later < 100 for later in self._walk)
+                if canary_left and result.release is not None and self._full_promotion():
+                    results.append(self._skip_to_promotion(run, result.release, hold, reason, image))
+                    break
             return results
+
+    def _full_promotion(self) -> bool:
+        return self._promotion is not None and self._promotion.full
+
+    def _skip_to_promotion(
+        self, run: _Run, record: ReleaseRecord, hold: bool, reason: str | None, image: str | None
+    ) -> Result:
+        """`promote --full`: the steps left are journaled as skipped, then the promotion runs (the
+        step the operator ended is what it follows: its gate event names the promote)."""
+        request = self._promotion
+        assert request is not None
+        # The walk's steps left; for a one-step command, the configured ones past this step.
+        later = self._walk
+        if later is None:
+            later = [step for step in self.settings.percents if step > (record.last_percent or 0)]
+        skipped = [step for step in later if step < 100]
+        self.journal.record(
+            self.environment,
+            self.service,
+            EventKind.NOTE,
+            Note.STEPS_SKIPPED,
+            record.id,
+            skipped=skipped,
+            at_percent=record.last_percent,
+            by=request.operator,
+            reason=request.reason,
+        )
+        self.progress.state(
+            f"{request.describe()}: skipping {', '.join(f'{s}%' for s in skipped) or 'no step'}; promoting"
+        )
+        self._walk = []
+        return self._step(run, 100, record.version, hold, None, False, reason, record.id, image)
 
     def rollback(
         self, dry_run: bool = False, past_migration: bool = False, reason: str | None = None
@@ -252,6 +322,9 @@ class Engine:
         )
         with lock:
             run = _Run(lock)
+            # Only controls journaled from now on are this command's (never an old request).
+            self._inbox = ControlInbox(self.journal, self.environment, self.service, self.journal.last_seq())
+            self._promotion, self._walk = None, None
             try:
                 yield run
             except (KeyboardInterrupt, Terminated) as interruption:
@@ -259,6 +332,8 @@ class Engine:
                     message = self._interrupted(run, interruption)
                     lock.release()
                 raise Interrupted(message, signals.exit_code(interruption)) from None
+            finally:
+                self._inbox, self._walk = None, None
 
     def _guarded_sleep(self, seconds: float) -> None:
         """The gates' sleep: after each wait, check that this command still holds the lock, so a
@@ -305,7 +380,7 @@ class Engine:
         elif run.rolling_back:
             lines.append("Rerun `invoke rollback` to finish rolling back.")
         else:
-            percent = record.last_percent or (self.settings.steps[0] if self.settings.steps else 10)
+            percent = record.last_percent or (self.settings.percents[0])
             lines.append(
                 f"Ways on: `invoke release --percent {percent}` resumes the step (its bake starts again), "
                 f"or `invoke rollback` returns all traffic to {record.previous_version}."
@@ -315,7 +390,12 @@ class Engine:
     # -- one step of a release -------------------------------------------------------------------
 
     def _dry_run(
-        self, steps: list[int], version: str | None, migration: Migration | None, force: bool
+        self,
+        steps: list[int],
+        version: str | None,
+        migration: Migration | None,
+        force: bool,
+        approvals: frozenset[int] = frozenset(),
     ) -> list[Result]:
         """The plans of `steps` as the real command would run them, each planned from the state
         the one before leaves (gates assumed to pass), and every refusal the real command would
@@ -336,7 +416,7 @@ class Engine:
             target, active = self._target_version(live, version, dry_run=True)
             declared = self._migration(active, migration)
             pending = not results and self._migration_pending(active, declared)
-            actions = plan_step(live, target, percent, self.settings, pending)
+            actions = plan_step(live, target, percent, self.settings, pending, percent in approvals)
             if not results and any(action.step is Step.PROMOTE for action in actions):
                 self._refuse_unjudged_promotion(active, live, force, None, dry_run=True)
             if any(action.step is Step.PREFLIGHT for action in actions):
@@ -371,6 +451,7 @@ class Engine:
         reason: str | None,
         release_id: str | None = None,
         image: str | None = None,
+        approve: bool = False,
     ) -> Result:
         live = self.observe()
         if done := self._already_promoted(live, percent, version):
@@ -379,7 +460,7 @@ class Engine:
         run.record = record
         migration = self._migration(record, migration)
         pending = self._migration_pending(record, migration)
-        actions = plan_step(live, target, percent, self.settings, pending)
+        actions = plan_step(live, target, percent, self.settings, pending, approve)
         if any(action.step is Step.PROMOTE for action in actions):
             self._refuse_unjudged_promotion(record, live, force, reason)
         self.targets.slots.preflight()
@@ -423,7 +504,7 @@ class Engine:
         if live.production.version == target:
             return [100]
         current = round(live.weights.canary_share * 100) if live.staging.version == target else 0
-        return [step for step in self.settings.steps if step >= current]
+        return [step for step in self.settings.percents if step >= current]
 
     def _target_version(
         self, live: LiveState, version: str | None, release_id: str | None = None, dry_run: bool = False
@@ -484,11 +565,12 @@ class Engine:
             last = ReleaseLog.read(self.journal, record).last_gate(Step.BAKE)
             if last is None or last.detail.get("percent") != current:
                 problem = f"the {current}% step's gate never passed (its bake did not finish)"
-            elif last.detail.get("verdict") != Verdict.PASS:
+            elif last.detail.get("verdict") != Verdict.PASS and not last.detail.get("ended_by"):
+                # An operator's `invoke promote` ended that bake: the promotion is theirs, journaled.
                 problem = f"the {current}% step's gate ended {last.detail.get('verdict')}"
         if problem is None or (force and (dry_run or reason)):
             return
-        first = self.settings.steps[0]
+        first = self.settings.percents[0]
         raise Refused(
             f"--percent 100: {problem}. Run the step (`invoke release --percent "
             f'{current or first}`), or promote anyway with --force --reason "why". Nothing was changed'
@@ -550,6 +632,7 @@ class Engine:
             Step.BAKE: self._canary_bake,
             Step.PROMOTE: self._promote,
             Step.VERIFY: self._verify,
+            Step.APPROVE: self._await_approval,
         }
         bakes = []
         for action in actions:
@@ -580,6 +663,8 @@ class Engine:
         """Journaled before the action; the journal's fence check makes this the last moment a
         holder that lost the lock can be stopped before it acts."""
         self._journal_action(EventKind.INTENT, record, action)
+        if action.step not in (Step.HEALTH, Step.BAKE, Step.VERIFY, Step.APPROVE):  # they report themselves
+            self.progress.state(action.description)
 
     def _outcome(self, record: ReleaseRecord | None, action: Action, **detail: object) -> None:
         self._journal_action(EventKind.OUTCOME, record, action, **detail)
@@ -670,21 +755,38 @@ class Engine:
             )
 
     def _bake(
-        self, record: ReleaseRecord, action: Action, label: str, duration: float, pool: Pool, compare: bool
+        self,
+        record: ReleaseRecord,
+        action: Action,
+        label: str,
+        duration: float,
+        pool: Pool,
+        compare: bool,
+        hold: bool,
     ) -> BakeResult:
         self._intent(record, action)
+        self._promotion = None
+        publishing = PublishingProgress(
+            self.progress,
+            lambda figures: self._publish(record, figures),
+            self.clock,
+            self.settings.analysis.interval_seconds,
+            action.percent,
+        )
         result = gates.bake(
             label,
             duration,
             pool,
             self.targets.metrics,
             self.settings.analysis,
-            self.progress,
+            publishing,
             compare,
             self.clock,
             self._guarded_sleep,
+            _OperatorControls(self._inbox, lambda request: self._on_control(record, action, request)),
         )
         last = result.analyses[-1] if result.analyses else None
+        ended_by = self._promotion.describe() if result.ended_by_operator and self._promotion else None
         self._gate(
             record,
             action,
@@ -696,13 +798,108 @@ class Engine:
             error_rate=last.judged.error_rate if last else None,
             p95_seconds=last.judged.p95_seconds if last else None,
             p_value=last.p_value if last else None,
+            bake_seconds=duration,
+            paused_seconds=round(result.paused_seconds, 3) or None,
+            ended_by=ended_by,
         )
+        log = deployment_log.path_for(record, self.reports_dir) if self.reports_dir else None
+        next_step = self._next_step(action, result, hold)
+        self.progress.step_ended(StepReport(label, result, next_step, str(log) if log else None, ended_by))
         return result
+
+    def _publish(self, record: ReleaseRecord, figures: BakeFigures) -> None:
+        """A running bake's figures for `status --watch` (bounded by PublishingProgress)."""
+        self.journal.record(
+            self.environment, self.service, EventKind.NOTE, Note.BAKE_PROGRESS, record.id, **figures.detail()
+        )
+
+    def _next_step(self, action: Action, result: BakeResult, hold: bool) -> str:
+        """What happens after a bake, in the operator's words."""
+        percent = action.percent or 0
+        if result.verdict is Verdict.FAIL:
+            return "hold as asked (--hold): traffic unchanged" if hold else "roll back: all traffic to stable"
+        if result.verdict is Verdict.INCONCLUSIVE and not result.ended_by_operator:
+            retry = 100 if action.step is Step.VERIFY else percent
+            return (
+                f"hold: traffic unchanged; `invoke release --percent {retry}` bakes again, "
+                "`invoke rollback` ends the release"
+            )
+        if action.step is Step.VERIFY:
+            return "the release is promoted"
+        if self._full_promotion():
+            return "promotion at once (promote --full): swap, then all traffic to stable"
+        if percent in self.settings.approvals and self._walk:
+            return "wait for approval: `invoke promote` (from any shell) goes on, `invoke rollback` ends it"
+        if self._walk is None:  # one step: the operator runs the next
+            later = [step for step in self.settings.percents if step > percent]
+            step = later[0] if later else 100
+            verb = "promotes" if step == 100 else "goes on"
+            return f"`invoke release --percent {step}` {verb} (or `--auto` walks the rest)"
+        upcoming = self._walk[0] if self._walk else 100
+        return "promotion: swap, then all traffic to stable" if upcoming == 100 else f"the {upcoming}% step"
+
+    def _on_control(
+        self, record: ReleaseRecord, action: Action, request: ControlRequest
+    ) -> Interjection | None:
+        """A control journaled from another shell, acted on by this (running, fenced) command."""
+        where = f"{action.percent}%" if action.step is Step.BAKE else "production verification"
+        if request.control is Control.PAUSE:
+            if record.hold is not HoldReason.PAUSED:
+                self.journal.hold(record, HoldReason.PAUSED, request.describe(), percent=action.percent,
+                                  by=request.operator, why=request.reason)  # fmt: skip
+                self._announce(record, f"paused at {where}", detail=request.describe())
+                self.progress.state(f"paused at {where} ({request.describe()}): the bake clock stopped; "
+                                    "`invoke resume` goes on, `invoke promote` ends the step")  # fmt: skip
+            return Interjection.PAUSE
+        if request.control is Control.RESUME:
+            if record.hold is not HoldReason.PAUSED:
+                return None
+            self.journal.resume(record, by=request.operator, reason=request.reason)
+            self._announce(record, f"resumed at {where}", detail=request.describe())
+            self.progress.state(
+                f"resumed at {where} ({request.describe()}): the bake goes on where it stopped"
+            )
+            return Interjection.RESUME
+        if record.hold is HoldReason.PAUSED:  # promote ends a paused step too
+            self.journal.resume(record, by=request.operator, reason=request.reason)
+        self._promotion = request
+        self.progress.state(f"{request.describe()}: the {where} bake ends now")
+        return Interjection.END
+
+    def _await_approval(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
+        """An `approve` step: held, traffic unchanged, until `invoke promote` from any shell (or a
+        rollback takes the lock over). Pause and resume change nothing here."""
+        assert self._inbox is not None
+        self._intent(record, action)
+        self.journal.hold(record, HoldReason.APPROVAL, f"after the {action.percent}% step",
+                          percent=action.percent)  # fmt: skip
+        self._announce(record, f"waiting for approval at {action.percent}%")
+        self.progress.state(
+            f"waiting for approval at {action.percent}%: `invoke promote` (from any shell) goes on, "
+            "`invoke rollback` ends the release"
+        )
+        while True:
+            promote = next((r for r in self._inbox.poll() if r.control is Control.PROMOTE), None)
+            if promote is not None:
+                break
+            self._guarded_sleep(self.settings.analysis.interval_seconds)
+        self._promotion = promote
+        self.journal.resume(record, by=promote.operator, reason=promote.reason)
+        self.progress.state(f"approved at {action.percent}% ({promote.describe()})")
+        self._outcome(record, action, approved_by=promote.operator, reason=promote.reason, full=promote.full)
 
     def _canary_bake(self, record: ReleaseRecord, action: Action, hold: bool) -> BakeResult:
         result = self._bake(
-            record, action, f"canary {action.percent}%", self.settings.bake_seconds, Pool.CANARY, compare=True
+            record,
+            action,
+            f"canary {action.percent}%",
+            self.settings.bake_seconds,
+            Pool.CANARY,
+            compare=True,
+            hold=hold,
         )
+        if result.ended_by_operator:  # `invoke promote`: the operator moves on, journaled with the gate
+            return result
         if result.verdict is Verdict.FAIL:
             self._gate_failed(record, action, result.reasons, hold)
         elif result.verdict is not Verdict.PASS:
@@ -718,7 +915,10 @@ class Engine:
             self.settings.verify_seconds,
             Pool.STABLE,
             compare=False,
+            hold=hold,
         )
+        if result.ended_by_operator:
+            return result
         if result.verdict is Verdict.FAIL:
             self._gate_failed(record, action, result.reasons, hold)
         elif result.verdict is not Verdict.PASS:  # not promoted until production is judged
@@ -950,3 +1150,16 @@ class Engine:
                 state=state,
                 failed=failure,
             )
+
+
+class _OperatorControls(gates.BakeControls):
+    """What a bake asks at each look: the controls journaled since the last, each acted on."""
+
+    def __init__(
+        self, inbox: ControlInbox | None, act: Callable[[ControlRequest], Interjection | None]
+    ) -> None:
+        self.inbox, self.act = inbox, act
+
+    def poll(self) -> list[Interjection]:
+        requests = self.inbox.poll() if self.inbox is not None else []
+        return [interjection for request in requests if (interjection := self.act(request)) is not None]

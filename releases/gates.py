@@ -352,6 +352,9 @@ class BakeResult:
     analyses: list[Analysis] = field(default_factory=list)
     reasons: tuple[str, ...] = ()
     seconds: float = 0.0  # from the bake's start to its verdict, on its clock
+    # An operator ended the bake (`invoke promote`): the verdict is the one so far, not a judgement.
+    ended_by_operator: bool = False
+    paused_seconds: float = 0.0  # how long the bake clock stood still (`invoke pause`)
 
     @property
     def failed(self) -> bool:
@@ -367,7 +370,41 @@ class Progress:
 
     def health(self, consecutive: int, needed: int, slot: SlotHealth) -> None: ...
 
-    def bake(self, label: str, remaining: float, total: float, analysis: Analysis | None) -> None: ...
+    def bake(
+        self, label: str, remaining: float, total: float, analysis: Analysis | None, paused: bool = False
+    ) -> None: ...
+
+    def state(self, text: str) -> None:
+        """A change worth a line of its own: paused, resumed, waiting for approval, approved."""
+
+    def step_ended(self, report: StepReport) -> None:
+        """A bake ended: its verdict, figures, what happens next and where its log is."""
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What an operator reads when a step's bake ends."""
+
+    label: str
+    result: BakeResult
+    next_step: str  # what the command does now, or what the operator can run
+    log_path: str | None  # the deployment log (written when the release ends)
+    ended_by: str | None = None  # the control that ended the bake (`promote by alice (why)`)
+
+
+class Interjection(enum.StrEnum):
+    """What an operator can do to a running bake (releases/controls.py turns requests into these)."""
+
+    PAUSE = "pause"  # the bake clock stops; evidence is still judged, and a FAIL still ends it
+    RESUME = "resume"  # the clock goes on from where it stopped
+    END = "end"  # the bake ends now with its verdict so far (`invoke promote`)
+
+
+class BakeControls:
+    """Where a bake asks, once per look, what operators asked of it since the last look."""
+
+    def poll(self) -> Sequence[Interjection]:
+        return ()
 
 
 Clock = Callable[[], float]
@@ -413,6 +450,7 @@ def bake(
     compare: bool,
     clock: Clock = time.time,
     sleep: Sleep = time.sleep,
+    controls: BakeControls | None = None,
 ) -> BakeResult:
     """Judge `judged_pool` on the evidence since now (the step's weights are written and read
     back), every `gate.interval_seconds`, until a verdict: FAIL at once; PASS once at least
@@ -420,7 +458,13 @@ def bake(
     (`gate.max_bake_seconds`, or `duration` if longer, plus the source's ingestion delay), or
     early when no judged request and no fresh data came for `gate.max_idle_seconds`.
 
+    `controls` are asked at every look: a pause stops the bake clock (the time paused counts
+    neither towards `duration` nor towards the deadline or the idle limit, and no PASS is given
+    while paused; a FAIL still is: users still reach the canary), a resume goes on with the time
+    left, an end returns at once with the verdict so far (`ended_by_operator`).
+
     `clock` must tell the metric source's time (epoch seconds): spans are asked for by it."""
+    controls = controls or BakeControls()
     started = clock()
     window_start = metrics.align(started)
     lag = metrics.delay_seconds + (window_start - started)
@@ -431,17 +475,39 @@ def bake(
     comparisons, compared_at = 0, 0.0
     unavailable: list[str] = []
     analysis: Analysis | None = None
+    paused_since: float | None = None
+    paused_total = 0.0
+    remaining = duration
+
+    def stood_still(at: float) -> float:
+        return paused_total + (at - paused_since if paused_since is not None else 0.0)
+
+    def result(verdict: Verdict, reasons: tuple[str, ...], ended: bool = False) -> BakeResult:
+        now = clock()
+        analyses = [analysis] if analysis is not None else []
+        return BakeResult(verdict, analyses, reasons, now - started, ended, stood_still(now))
+
     progress.bake(label, duration, duration, None)
     while True:
         now = clock()
-        if now >= deadline or now - last_progress >= idle_limit:
+        for interjection in controls.poll():
+            if interjection is Interjection.PAUSE and paused_since is None:
+                paused_since = now
+            elif interjection is Interjection.RESUME and paused_since is not None:
+                paused_total += now - paused_since
+                paused_since, last_progress = None, now  # idle time counts from the resume
+            elif interjection is Interjection.END:
+                verdict = analysis.verdict if analysis is not None else Verdict.INCONCLUSIVE
+                return result(verdict, analysis.reasons if analysis is not None else (), ended=True)
+        paused = paused_since is not None
+        if not paused and (now >= deadline + paused_total or now - last_progress >= idle_limit):
             break
-        sleep(max(0.0, min(gate.interval_seconds, deadline - now)))
+        sleep(gate.interval_seconds if paused else max(0.0, min(gate.interval_seconds, deadline - now)))
         now = clock()
         try:
             untils = [metrics.complete_until(pool, now) for pool in pools]
             if any(until is None or until <= window_start for until in untils):
-                progress.bake(label, duration, duration, analysis)
+                progress.bake(label, remaining, duration, analysis, paused)
                 continue
             until = min(until for until in untils if until is not None)
             judged = metrics.evidence(judged_pool, window_start, until) + metrics.unattributed(
@@ -450,11 +516,11 @@ def bake(
             baseline = metrics.evidence(Pool.STABLE, window_start, until) if len(pools) > 1 else None
         except MetricsUnavailableError as error:
             unavailable.append(str(error))
-            progress.bake(label, duration, duration, analysis)
+            progress.bake(label, remaining, duration, analysis, paused)
             continue
         unavailable.clear()  # it answers again: only a silence since the last look explains a hold
-        if judged.requests > last_requests:
-            last_progress, last_requests = now, judged.requests
+        if judged.requests > last_requests or paused:
+            last_progress, last_requests = now, max(last_requests, judged.requests)
         comparison_alpha = None
         if (
             baseline is not None
@@ -463,16 +529,16 @@ def bake(
         ):
             comparisons, compared_at = comparisons + 1, judged.requests
             comparison_alpha = spent_alpha(gate.comparison_alpha, comparisons)
-        seconds = until - window_start
+        # The bake clock: data judged, less the time it stood still (a pause does not bake).
+        seconds = max(0.0, until - window_start - stood_still(now))
         analysis = analyse(judged, baseline, gate, seconds, duration, comparison_alpha)
-        progress.bake(label, max(0.0, duration - seconds), duration, analysis)
-        if analysis.verdict is not Verdict.INCONCLUSIVE:
-            return BakeResult(analysis.verdict, [analysis], analysis.reasons, clock() - started)
-    return BakeResult(
+        remaining = max(0.0, duration - seconds)
+        progress.bake(label, remaining, duration, analysis, paused)
+        if analysis.verdict is Verdict.FAIL or (analysis.verdict is Verdict.PASS and not paused):
+            return result(analysis.verdict, analysis.reasons)
+    return result(
         Verdict.INCONCLUSIVE,
-        [analysis] if analysis is not None else [],
         _held_reasons(analysis, judged_pool, clock() - started, now >= deadline, unavailable),
-        clock() - started,
     )
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
 from releases.errors import Superseded
 from releases.model import HoldReason, Migration, Outcome, ReleaseRecord
@@ -64,6 +64,14 @@ class Note(enum.StrEnum):
     IMAGE = "image"  # the image a release pinned by digest
     NOTIFY = "notify"
     DEPLOYMENT_LOG = "deployment-log"
+    RESUMED = "resumed"  # a held release moved on (by a new step, or `invoke resume`)
+    # Operator controls, written from any shell without the lock (releases/controls.py); the
+    # running release reads them at its next check.
+    PROMOTE_REQUESTED = "promote-requested"
+    PAUSE_REQUESTED = "pause-requested"
+    RESUME_REQUESTED = "resume-requested"
+    STEPS_SKIPPED = "steps-skipped"  # `promote --full`: the canary steps left out, journaled
+    BAKE_PROGRESS = "bake-progress"  # a running bake's figures so far, for `status --watch`
 
 
 @dataclass(frozen=True)
@@ -286,12 +294,21 @@ class Journal:
             )
         record.hold, record.hold_detail = reason, detail
 
-    def resume(self, record: ReleaseRecord) -> None:
-        """A held release moves on (its next step starts)."""
+    def resume(self, record: ReleaseRecord, **detail: Any) -> None:
+        """A held release moves on (its next step starts, or its bake goes on)."""
         if record.hold is None:
             return
         with self.transaction() as connection:
             self._update(connection, record, hold=None, hold_detail=None)
+            self._insert_event(
+                connection,
+                record.environment,
+                record.service,
+                EventKind.NOTE,
+                Note.RESUMED,
+                record.id,
+                {"hold": record.hold.value, **detail},
+            )
         record.hold, record.hold_detail = None, None
 
     def finish(self, record: ReleaseRecord, outcome: Outcome, **detail: Any) -> None:
@@ -368,6 +385,42 @@ class Journal:
             self.finish(record, Outcome.ABANDONED)
         return len(in_flight)
 
+    def last_seq(self) -> int:
+        """The newest event's sequence number (0 for an empty journal): a command's controls are
+        the ones journaled after it took the lock, never an old request meant for another run."""
+        with self.store.read() as connection:
+            return int(connection.execute(select(func.max(events.c.seq))).scalar() or 0)
+
+    def events_after(self, environment: str, service: str, seq: int, actions: tuple[str, ...]) -> list[Event]:
+        """The events of `actions` for one environment and service after `seq`, oldest first."""
+        query = (
+            select(events)
+            .where(
+                events.c.environment == environment,
+                events.c.service == service,
+                events.c.seq > seq,
+                events.c.action.in_([str(action) for action in actions]),
+            )
+            .order_by(events.c.seq)
+        )
+        with self.store.read() as connection:
+            return [_event(row) for row in connection.execute(query).mappings().all()]
+
+    def latest_event(
+        self, release_id: str, actions: tuple[str, ...], kind: EventKind | None = None
+    ) -> Event | None:
+        """A release's newest event among `actions` (of `kind`, if given): one row, as `status
+        --watch` asks every second."""
+        query = select(events).where(
+            events.c.release_id == release_id, events.c.action.in_([str(a) for a in actions])
+        )
+        if kind is not None:
+            query = query.where(events.c.kind == kind.value)
+        query = query.order_by(events.c.seq.desc()).limit(1)
+        with self.store.read() as connection:
+            row = connection.execute(query).mappings().first()
+        return _event(row) if row is not None else None
+
     def events(self, release_id: str | None = None) -> list[Event]:
         """The events of one release (or, with None, every event), oldest first: any shell sharing
         the store reads the gate figures a running release publishes here."""
@@ -376,18 +429,19 @@ class Journal:
             query = query.where(events.c.release_id == release_id)
         with self.store.read() as connection:
             rows = connection.execute(query).mappings().all()
-        return [
-            Event(
-                seq=row["seq"],
-                at=row["at"],
-                environment=row["environment"],
-                service=row["service"],
-                release_id=row["release_id"],
-                operator=row["operator"],
-                kind=EventKind(row["kind"]),
-                action=row["action"],
-                detail=json.loads(row["detail"]),
-                token=row["token"],
-            )
-            for row in rows
-        ]
+        return [_event(row) for row in rows]
+
+
+def _event(row: RowMapping) -> Event:
+    return Event(
+        seq=row["seq"],
+        at=row["at"],
+        environment=row["environment"],
+        service=row["service"],
+        release_id=row["release_id"],
+        operator=row["operator"],
+        kind=EventKind(row["kind"]),
+        action=row["action"],
+        detail=json.loads(row["detail"]),
+        token=row["token"],
+    )

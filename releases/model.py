@@ -33,6 +33,8 @@ class HoldReason(enum.StrEnum):
     GATE_INCONCLUSIVE = "gate inconclusive"
     HEALTH_FAILED = "health failed"  # the staging slot never served the version before traffic
     INTERRUPTED = "interrupted"  # SIGINT/SIGTERM during a step
+    PAUSED = "paused"  # `invoke pause`: the bake clock stopped until `invoke resume`
+    APPROVAL = "waiting for approval"  # an `approve` step: until `invoke promote`
 
 
 class ReleaseState(enum.StrEnum):

@@ -30,6 +30,7 @@ class Step(enum.StrEnum):
     PROMOTE = "promote"
     SWAP_BACK = "swap-back"
     VERIFY = "verify"
+    APPROVE = "approve"  # an `approve` step of the walk: held until `invoke promote`
 
     @property
     def label(self) -> str:
@@ -48,6 +49,7 @@ _LABELS = {
     Step.PROMOTE: "promote",
     Step.SWAP_BACK: "swap back",
     Step.VERIFY: "verify",
+    Step.APPROVE: "approval",
 }
 
 
@@ -69,8 +71,10 @@ def plan_step(
     percent: int,
     settings: EnvironmentSettings,
     migration_pending: bool = False,
+    approve: bool = False,
 ) -> list[Action]:
-    """The actions that take the live state to `percent` for `version`, and nothing more."""
+    """The actions that take the live state to `percent` for `version`, and nothing more; with
+    `approve`, a canary step ends by waiting for an operator's `invoke promote`."""
     actions: list[Action] = []
     promoted = live.production.version == version
     current = _percent(live.weights)
@@ -116,6 +120,10 @@ def plan_step(
         actions.append(
             Action(Step.BAKE, f"bake {settings.analysis.bake_seconds:g} s at {percent}%", percent=percent)
         )
+        if approve:
+            actions.append(
+                Action(Step.APPROVE, f"wait at {percent}% for approval (`invoke promote`)", percent=percent)
+            )
         return actions
     stable = Weights.all_stable()
     reset = None if live.weights.matches(stable) else stable

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -26,6 +26,11 @@ SERVICES = ("web", "api")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 Seconds = Annotated[float, Field(gt=0, le=24 * 3600)]
+
+# A configured step that waits for an operator: the walk holds after the canary step before it
+# until `invoke promote` (Argo Rollouts' indefinite `pause: {}`).
+APPROVE = "approve"
+PlanStep = int | Literal["approve"]
 
 
 class _Settings(BaseModel):
@@ -124,7 +129,9 @@ class Migrations(_Settings):
 
 
 class EnvironmentSettings(_Settings):
-    steps: tuple[int, ...] = (10, 50, 100)
+    # Canary percentages up to 100 (the promotion), with `approve` after a canary step where the
+    # walk waits for an operator: `[10, 50, approve, 100]` (or the text "10, 50, approve, 100").
+    steps: tuple[PlanStep, ...] = (10, 50, 100)
     # Per service, checked before any traffic moves: present (and enabled) in its secret store.
     required_secrets: dict[str, tuple[SecretName, ...]] = {}
     smoke: SmokeTests = SmokeTests()
@@ -135,18 +142,54 @@ class EnvironmentSettings(_Settings):
     analysis: AnalysisGate = AnalysisGate()
     # After the swap: the new production is watched this long before the release is complete.
     verify_seconds: Seconds = 300.0
+    # How often `status --watch` reads the router and the slots (the journal it reads every second):
+    # in the clouds each read is an API request, and Cloudflare's budget is shared.
+    watch_observe_seconds: Seconds = 10.0
 
     @property
     def bake_seconds(self) -> float:
         return self.analysis.bake_seconds
 
+    @property
+    def percents(self) -> tuple[int, ...]:
+        """The traffic steps, without approvals: (10, 50, 100)."""
+        return tuple(step for step in self.steps if step != APPROVE)
+
+    @property
+    def approvals(self) -> frozenset[int]:
+        """The canary percentages after which the walk waits for `invoke promote`."""
+        return frozenset(
+            before for before, step in zip(self.steps, self.steps[1:], strict=False)
+            if step == APPROVE and isinstance(before, int)
+        )  # fmt: skip
+
+    def with_bake(self, seconds: float) -> EnvironmentSettings:
+        """These settings with every canary step baking `seconds` (`release --bake`, one run)."""
+        analysis = self.analysis.model_copy(update={"bake_seconds": seconds})
+        return self.model_copy(update={"analysis": analysis})
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps_from_text(cls, steps: Any) -> Any:
+        if isinstance(steps, str):
+            items = [item.strip() for item in steps.split(",")]
+            return [int(item) if item.isdigit() else item for item in items]
+        return steps
+
     @field_validator("steps")
     @classmethod
-    def _steps_rise_to_promotion(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
-        if not steps or steps[-1] != 100:
+    def _steps_rise_to_promotion(cls, steps: tuple[PlanStep, ...]) -> tuple[PlanStep, ...]:
+        percents = [step for step in steps if step != APPROVE]
+        if not percents or percents[-1] != 100 or steps[-1] == APPROVE:
             raise ValueError("steps must end with 100 (the promotion)")
-        if any(not 1 <= step <= 100 for step in steps) or list(steps) != sorted(set(steps)):
+        if any(not 1 <= step <= 100 for step in percents) or percents != sorted(set(percents)):
             raise ValueError("steps must be distinct percentages in 1..100, rising")
+        for before, step in zip((None, *steps), steps, strict=False):
+            if step == APPROVE and (before is None or before == APPROVE):
+                raise ValueError(
+                    "`approve` must follow a canary step (as in 10, 50, approve, 100): the walk waits "
+                    "there with that step's traffic"
+                )
         return steps
 
 

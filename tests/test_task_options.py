@@ -41,7 +41,9 @@ def test_no_task_takes_h_for_an_option_and_every_short_option_means_one_thing() 
     assert meanings["e"] == {"env"} and meanings["s"] == {"service"}
 
 
-@pytest.mark.parametrize("name", ["release", "rollback", "status", "history", "sandbox.deploy"])
+@pytest.mark.parametrize(
+    "name", ["release", "rollback", "status", "history", "sandbox.deploy", "promote", "pause", "resume"]
+)
 def test_dash_h_prints_the_task_help(name: str, tmp_path: Path) -> None:
     result = Operator(tmp_path / "state").run(name, "-h")
     assert result.returncode == 0 and "Usage:" in result.stdout and "Options:" in result.stdout
@@ -64,3 +66,23 @@ def test_every_task_summary_is_a_whole_sentence() -> None:
 def test_history_refuses_unknown_filters(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     result = Operator(tmp_path / "state").run("history", *args)
     assert result.returncode == 2 and f"bad input: {message}" in result.stderr
+
+
+@pytest.mark.parametrize("bake", ["10 minutes", "0", "-5s", "25h"])
+def test_a_bake_override_in_another_form_is_bad_input_naming_the_form(tmp_path: Path, bake: str) -> None:
+    result = Operator(tmp_path / "state").run("release", "--auto", "--version", "2.0.0", "--bake", bake)
+    assert result.returncode == 2
+    assert "bad input: --bake must be a duration above 0 and up to 24h" in result.stderr
+    assert "(90s, 10m, 1.5h) or plain seconds (45)" in result.stderr
+
+
+@pytest.mark.parametrize("control", ["promote", "pause", "resume"])
+def test_a_control_with_no_release_in_flight_is_refused(tmp_path: Path, control: str) -> None:
+    result = Operator(tmp_path / "state").run(control, "--reason", "why not")
+    assert result.returncode == 3
+    assert f"refused: nothing to {control}: no release of web is in flight in sandbox" in result.stderr
+
+
+def test_watch_and_json_together_are_bad_input(tmp_path: Path) -> None:
+    result = Operator(tmp_path / "state").run("status", "--watch", "--json")
+    assert result.returncode == 2 and "give --watch or --json, not both" in result.stderr

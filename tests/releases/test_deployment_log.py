@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from releases import controls
+from releases.controls import Control
 from releases.deployment_log import render
 from releases.engine import Engine
 from releases.errors import GateFailed
@@ -14,7 +17,10 @@ from releases.model import Pool
 from releases.release_log import ReleaseLog
 from tests.releases.fakes import FakeClock, FakeWorld
 from tests.releases.test_engine import BAD, SETTINGS
+from tests.releases.test_engine_controls import SETTINGS as CONTROLLED
+from tests.releases.test_engine_controls import ScriptedClock
 from tests.releases.test_notify import Recorder
+from tests.state_stores import twin
 
 
 def engine_for(world: FakeWorld, journal: Journal, reports: Path, failure: str | None = None) -> Engine:
@@ -85,3 +91,27 @@ def test_a_release_pinned_by_digest_names_its_image(journal: Journal) -> None:
     journal.record("staging", "web", EventKind.NOTE, Note.IMAGE, record.id, image=image)
     text = render(ReleaseLog.read(journal, record))
     assert f"- Image: `{image}` (pinned by digest)" in text
+
+
+def test_the_page_says_who_paused_resumed_and_promoted_and_why(journal: Journal, tmp_path: Path) -> None:
+    bob = Journal(twin(journal.store), operator="bob")
+
+    def control(what: Control, reason: str, full: bool = False) -> Callable[[], None]:
+        def journal_it() -> None:
+            controls.request(bob, "staging", "web", what, reason, full)
+
+        return journal_it
+
+    clock = ScriptedClock({20: control(Control.PAUSE, "graph looks odd"), 40: control(Control.RESUME, "fine"),
+                           50: control(Control.PROMOTE, "hotfix", full=True)})  # fmt: skip
+    engine = Engine("staging", "web", FakeWorld().targets, CONTROLLED, journal, clock=clock,
+                    sleep=clock.sleep, reports_dir=tmp_path / "reports")  # fmt: skip
+    engine.auto("2.0.0")
+    (page,) = (tmp_path / "reports").iterdir()
+    text = page.read_text()
+    assert "## Operator controls and holds" in text
+    for row in ("| pause requested | bob | graph looks odd |", "| held (paused) | bob | graph looks odd |",
+                "| resume requested | bob | fine |", "| resumed (paused) | bob | fine |",
+                "| promote requested --full | bob | hotfix |", "| steps skipped: 50% | bob | hotfix |",
+                "inconclusive (bake ended by promote --full by bob (hotfix))"):  # fmt: skip
+        assert row in text, (row, text)

@@ -20,6 +20,25 @@ DIGEST = r"sha256:[0-9a-f]{64}"
 PINNED_VERSION = re.compile(rf"^(?P<tag>{TAG})(@(?P<digest>{DIGEST}))?$")
 
 
+# The one version rule, for every environment and every task that takes --version.
+VERSION_RULE = (
+    "a container image tag: 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-', "
+    "and not 'latest' (which names no one build); optionally pinned by digest, "
+    "1.2.3@sha256:<64 hex digits>"
+)
+
+
+def check_version(version: str) -> tuple[str, str | None]:
+    """The release version as (tag, digest or None), or BadInput naming the rule.
+
+    `latest` is refused: it moves, so the journal, the deployment log and a rollback could not say
+    which build served users (and a release of `latest` over `latest` would look like nothing)."""
+    match = PINNED_VERSION.fullmatch(version)  # fullmatch: `$` alone lets a trailing newline in
+    if match is None or match["tag"] == "latest":
+        raise BadInput(f"--version must be {VERSION_RULE}; got {version!r}")
+    return match["tag"], match["digest"]
+
+
 def require_tag(version: str) -> str:
     if not re.fullmatch(TAG, version):
         raise BadInput(f"--version {version!r} is not a container image tag (letters, digits, '_', '.', '-')")
