@@ -54,7 +54,7 @@ def task(*args: Any, **kwargs: Any) -> Any:
 
 
 # Per-environment release settings over the runbook defaults (releases/settings.py). The sandbox
-# bakes for seconds so that a whole rehearsal takes about a minute and a half.
+# bakes for seconds so that a whole rehearsal takes minutes, not hours.
 DEFAULTS: dict[str, Any] = {
     "releases": {
         "default_environment": "sandbox",
@@ -338,9 +338,15 @@ def _show_plans(console: Any, engine: Engine, results: list[Result], title: str)
     }
 )
 def rollback(
-    c: Context, env: str = "", service: str = "", dry_run: bool = False, yes: bool = False,
-    topology: str = "", past_migration: bool = False, reason: str = "",
-) -> None:  # fmt: skip
+    c: Context,
+    env: str = "",
+    service: str = "",
+    dry_run: bool = False,
+    yes: bool = False,
+    topology: str = "",
+    past_migration: bool = False,
+    reason: str = "",
+) -> None:
     """Put all traffic back on the previous version, from any shell.
 
     Weights to stable, and a swap back if the release was promoted. Works while a release runs in
@@ -442,8 +448,10 @@ def _control(c: Context, control: str, env: str, service: str, reason: str, full
     where = f"{environment}/{service} {record.version}"
     if seen is None:
         every = policy.analysis.interval_seconds
-        print(f"{what} journaled for {where}; the running release acts on it at its next check "
-              f"(every {every:g} s): `invoke status --watch` shows it")  # fmt: skip
+        print(
+            f"{what} journaled for {where}; the running release acts on it at its next check "
+            f"(every {every:g} s): `invoke status --watch` shows it"
+        )
     else:
         print(f"{what}: {where} {seen}")
 
@@ -723,9 +731,13 @@ def sandbox_status(c: Context) -> None:
     }
 )
 def sandbox_deploy(
-    c: Context, version: str = "", service: str = "", error_rate: str = "0", latency_ms: str = "0",
+    c: Context,
+    version: str = "",
+    service: str = "",
+    error_rate: str = "0",
+    latency_ms: str = "0",
     unhealthy: bool = False,
-) -> None:  # fmt: skip
+) -> None:
     """Put a version on a service's staging slot, optionally with an injected fault."""
     from releases.errors import BadInput
     from releases.targets.slots.image_tags import check_version
@@ -742,9 +754,12 @@ def sandbox_deploy(
                 f"got {error_rate!r} and {latency_ms!r}"
             ) from None
         colour = _sandbox(c).deploy(
-            service or c.config.releases.default_service, version.strip(),
-            error_rate=rate, latency_ms=latency, unhealthy=unhealthy,
-        )  # fmt: skip
+            service or c.config.releases.default_service,
+            version.strip(),
+            error_rate=rate,
+            latency_ms=latency,
+            unhealthy=unhealthy,
+        )
     print(f"{version} deployed to the {colour} slot (staging)")
 
 
@@ -770,8 +785,11 @@ def state_upgrade(c: Context) -> None:
         before, after = store.upgrade()
         store.close()
     was = "empty" if before is None else f"revision {before}"
-    print(f"state store {store.display}: {was} -> revision {after}" if before != after else
-          f"state store {store.display}: already at revision {after}")  # fmt: skip
+    print(
+        f"state store {store.display}: {was} -> revision {after}"
+        if before != after
+        else f"state store {store.display}: already at revision {after}"
+    )
 
 
 state = Collection("state", upgrade=state_upgrade)

@@ -85,8 +85,14 @@ def status_table(statuses: list[Status], bakes: Mapping[str, BakeFigures | None]
         if record is not None:
             release = f"{record.version} {record.describe_state()}"
         lock = status.lock.describe() if status.lock else "free"
-        table.add_row(status.service, str(status.live.weights), _slot(status.live.production),
-                      _slot(status.live.staging), release, lock)  # fmt: skip
+        table.add_row(
+            status.service,
+            str(status.live.weights),
+            _slot(status.live.production),
+            _slot(status.live.staging),
+            release,
+            lock,
+        )
     return table
 
 
@@ -406,8 +412,15 @@ def _figure(value: float | None, unit: str = "") -> str:
 
 def rehearsal_table(report: RehearsalReport) -> Table:
     table = Table(title="rehearsal", title_justify="left")
-    for column in ("scenario", "outcome", "exit codes", "canary share", "old-version responses",
-                   "rollback", "detection"):  # fmt: skip
+    for column in (
+        "scenario",
+        "outcome",
+        "exit codes",
+        "canary share",
+        "old-version responses",
+        "rollback",
+        "detection",
+    ):
         table.add_column(column)
     for s in report.scenarios:
         outcome = s.outcome or "-"
@@ -419,9 +432,15 @@ def rehearsal_table(report: RehearsalReport) -> Table:
             f"{percent}%: {share:.1%}" if share is not None else f"{percent}%: -"
             for percent, share in s.canary_share.items()
         )
-        table.add_row(s.name, outcome, " ".join(map(str, s.exit_codes)), shares or "-",
-                      _figure(s.promotion_old_version_responses), _figure(s.rollback_seconds, " s"),
-                      _figure(s.detection_seconds, " s"))  # fmt: skip
+        table.add_row(
+            s.name,
+            outcome,
+            " ".join(map(str, s.exit_codes)),
+            shares or "-",
+            _figure(s.promotion_old_version_responses),
+            _figure(s.rollback_seconds, " s"),
+            _figure(s.detection_seconds, " s"),
+        )
     requests = report.requests
     runbook = [
         f"{s.name}: backup {s.backup['verified'] if s.backup else 'NOT TAKEN'}; "
@@ -429,10 +448,12 @@ def rehearsal_table(report: RehearsalReport) -> Table:
         for s in report.scenarios
         if s.expects_migration
     ]
-    table.caption = "\n".join([
-        f"{requests['total']} requests at {report.achieved_rps:g}/s (target {report.target_rps:g}/s): "
-        f"{requests['failed']} failed, {requests['fault_errors']} injected faults; "
-        f"{report.duration_seconds:g} s in all",
-        *runbook,
-    ])  # fmt: skip
+    table.caption = "\n".join(
+        [
+            f"{requests['total']} requests at {report.achieved_rps:g}/s (target {report.target_rps:g}/s): "
+            f"{requests['failed']} failed, {requests['fault_errors']} injected faults; "
+            f"{report.duration_seconds:g} s in all",
+            *runbook,
+        ]
+    )
     return table

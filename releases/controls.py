@@ -59,8 +59,14 @@ class ControlRequest:
     def from_event(cls, event: Event) -> ControlRequest:
         control = next(control for control, note in _NOTES.items() if note == event.action)
         reason = event.detail.get("reason")
-        return cls(control, event.operator, event.at, event.seq, str(reason) if reason else None,
-                   bool(event.detail.get("full")))  # fmt: skip
+        return cls(
+            control,
+            event.operator,
+            event.at,
+            event.seq,
+            str(reason) if reason else None,
+            bool(event.detail.get("full")),
+        )
 
     def describe(self) -> str:
         what = "promote --full" if self.full else self.control.value
@@ -108,15 +114,18 @@ def request(
             f"unchanged: there is no bake to {control.value}. `invoke promote` approves it"
         )
     if control is Control.PAUSE and record.hold is HoldReason.PAUSED:
-        raise Refused(f"the release of {record.version} is already paused ({record.hold_detail}); "
-                      "`invoke resume` continues it")  # fmt: skip
+        raise Refused(
+            f"the release of {record.version} is already paused ({record.hold_detail}); "
+            "`invoke resume` continues it"
+        )
     if (
         control is Control.RESUME
         and record.hold is not HoldReason.PAUSED
         and not _pause_pending(journal, record)
     ):
-        raise Refused(f"nothing to resume: the release of {record.version} is {record.describe_state()}, "
-                      "not paused")  # fmt: skip
+        raise Refused(
+            f"nothing to resume: the release of {record.version} is {record.describe_state()}, not paused"
+        )
     journal.record(environment, service, EventKind.NOTE, control.note, record.id, reason=reason, full=full)
     return record
 
@@ -124,8 +133,9 @@ def request(
 def _pause_pending(journal: Journal, record: ReleaseRecord) -> bool:
     """A pause journaled that the running release has not acted on yet (it looks once per
     analysis interval): a resume right after it is not refused."""
-    latest = journal.latest_event(record.id, (Note.PAUSE_REQUESTED, Note.RESUME_REQUESTED, Note.RESUMED,
-                                              Note.HELD))  # fmt: skip
+    latest = journal.latest_event(
+        record.id, (Note.PAUSE_REQUESTED, Note.RESUME_REQUESTED, Note.RESUMED, Note.HELD)
+    )
     return latest is not None and latest.action == Note.PAUSE_REQUESTED
 
 

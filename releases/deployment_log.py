@@ -49,8 +49,11 @@ def _step_rows(log: ReleaseLog) -> list[str]:
             continue
         what = str(event.detail.get("description") or label(event.action))
         # What the runbook's steps found: a swap undone, the backup's check, the migration's output.
-        extra = " ".join(str(event.detail[key]) for key in ("undone", "verified", "location", "output")
-                         if event.detail.get(key)).replace("\n", " / ")  # fmt: skip
+        extra = " ".join(
+            str(event.detail[key])
+            for key in ("undone", "verified", "location", "output")
+            if event.detail.get(key)
+        ).replace("\n", " / ")
         state = "started" if event.kind is EventKind.INTENT else "done"
         offset = f"+{event.at - record.started_at:.1f} s"
         rows.append(f"| {_when(event.at)} | {offset} | {state} | {what} | {extra} |")
@@ -78,8 +81,14 @@ def _gate_rows(log: ReleaseLog) -> list[str]:
 
 
 # What operators did to the release while it ran (releases/controls.py), and its holds.
-_CONTROL_NOTES = (Note.PAUSE_REQUESTED, Note.RESUME_REQUESTED, Note.PROMOTE_REQUESTED, Note.HELD,
-                  Note.RESUMED, Note.STEPS_SKIPPED)  # fmt: skip
+_CONTROL_NOTES = (
+    Note.PAUSE_REQUESTED,
+    Note.RESUME_REQUESTED,
+    Note.PROMOTE_REQUESTED,
+    Note.HELD,
+    Note.RESUMED,
+    Note.STEPS_SKIPPED,
+)
 
 
 def _control_rows(log: ReleaseLog) -> list[str]:
@@ -135,8 +144,14 @@ def render(log: ReleaseLog) -> str:
         "",
     ]
     if controls := _control_rows(log):
-        lines += ["## Operator controls and holds", "", "| time | what | by | why |", "|---|---|---|---|",
-                  *controls, ""]  # fmt: skip
+        lines += [
+            "## Operator controls and holds",
+            "",
+            "| time | what | by | why |",
+            "|---|---|---|---|",
+            *controls,
+            "",
+        ]
     if undelivered:
         lines += [
             "## Announcements not delivered",

@@ -1,4 +1,4 @@
-"""The release engine: observe -> plan -> act -> verify (DESIGN.md sections 3 and 5).
+"""The release engine: observe -> plan -> act -> verify (docs/design.md).
 
 Every command reads the live state first and derives what to do from it (releases/plan.py, a
 pure planner), so running a command twice changes nothing the second time and rerunning after a
@@ -198,8 +198,9 @@ class Engine:
             if percent < 100 and result.release is not None and self._full_promotion():
                 # `invoke promote --full` during this step: straight on to promotion, in this command.
                 promoted = self._skip_to_promotion(run, result.release, hold, reason, image)
-                return Result(result.actions + promoted.actions, promoted.release, True,
-                              result.bakes + promoted.bakes)  # fmt: skip
+                return Result(
+                    result.actions + promoted.actions, promoted.release, True, result.bakes + promoted.bakes
+                )
             return result
 
     def auto(
@@ -845,11 +846,19 @@ class Engine:
         where = f"{action.percent}%" if action.step is Step.BAKE else "production verification"
         if request.control is Control.PAUSE:
             if record.hold is not HoldReason.PAUSED:
-                self.journal.hold(record, HoldReason.PAUSED, request.describe(), percent=action.percent,
-                                  by=request.operator, why=request.reason)  # fmt: skip
+                self.journal.hold(
+                    record,
+                    HoldReason.PAUSED,
+                    request.describe(),
+                    percent=action.percent,
+                    by=request.operator,
+                    why=request.reason,
+                )
                 self._announce(record, f"paused at {where}", detail=request.describe())
-                self.progress.state(f"paused at {where} ({request.describe()}): the bake clock stopped; "
-                                    "`invoke resume` goes on, `invoke promote` ends the step")  # fmt: skip
+                self.progress.state(
+                    f"paused at {where} ({request.describe()}): the bake clock stopped; "
+                    "`invoke resume` goes on, `invoke promote` ends the step"
+                )
             return Interjection.PAUSE
         if request.control is Control.RESUME:
             if record.hold is not HoldReason.PAUSED:
@@ -871,8 +880,9 @@ class Engine:
         rollback takes the lock over). Pause and resume change nothing here."""
         assert self._inbox is not None
         self._intent(record, action)
-        self.journal.hold(record, HoldReason.APPROVAL, f"after the {action.percent}% step",
-                          percent=action.percent)  # fmt: skip
+        self.journal.hold(
+            record, HoldReason.APPROVAL, f"after the {action.percent}% step", percent=action.percent
+        )
         self._announce(record, f"waiting for approval at {action.percent}%")
         self.progress.state(
             f"waiting for approval at {action.percent}%: `invoke promote` (from any shell) goes on, "

@@ -96,8 +96,10 @@ def log_evalue(
     """log of the mixture likelihood ratio sum_k w_k prod (p_k/limit)^x ((1-p_k)/(1-limit))^(1-x)
     for `events` of `requests` (x = 1 for an event): the evidence against a rate of `limit`."""
     others = requests - events
-    terms = [log_weight + events * per_event + others * per_other
-             for log_weight, per_event, per_other in _coefficients(limit, alternatives)]  # fmt: skip
+    terms = [
+        log_weight + events * per_event + others * per_other
+        for log_weight, per_event, per_other in _coefficients(limit, alternatives)
+    ]
     top = max(terms)
     return top + math.log(sum(math.exp(term - top) for term in terms))
 

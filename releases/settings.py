@@ -1,6 +1,6 @@
 """Release settings: the one place the release side reads configuration.
 
-Defaults are the runbooks' figures (DESIGN.md section 8): steps 10 -> 50 -> 100, five
+Defaults are the runbooks' figures: steps 10 -> 50 -> 100, five
 consecutive health checks before traffic, error rate 1%, p95 latency 500 ms, five minutes of
 bake per step. `tasks.py` layers per-environment overrides on top (the sandbox bakes for seconds,
 not minutes) from invoke's configuration, so an operator can change them in `invoke.yaml`.
@@ -159,9 +159,10 @@ class EnvironmentSettings(_Settings):
     def approvals(self) -> frozenset[int]:
         """The canary percentages after which the walk waits for `invoke promote`."""
         return frozenset(
-            before for before, step in zip(self.steps, self.steps[1:], strict=False)
+            before
+            for before, step in zip(self.steps, self.steps[1:], strict=False)
             if step == APPROVE and isinstance(before, int)
-        )  # fmt: skip
+        )
 
     def with_bake(self, seconds: float) -> EnvironmentSettings:
         """These settings with every canary step baking `seconds` (`release --bake`, one run)."""

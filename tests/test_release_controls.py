@@ -77,8 +77,11 @@ def watch_in_a_terminal(operator: Operator, columns: int, until: Callable[[str],
     env = {key: value for key, value in operator.env.items() if key not in ("COLUMNS", "LINES")}
     watch = subprocess.Popen(
         operator.argv("status", "--watch", "--service", "web"),
-        stdin=terminal, stdout=terminal, stderr=terminal, env={**env, "TERM": "xterm-256color"},
-    )  # fmt: skip
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**env, "TERM": "xterm-256color"},
+    )
     os.close(terminal)
     raw = b""
     try:

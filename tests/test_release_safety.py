@@ -169,10 +169,12 @@ JUDGED = fast(analysis={"bake_seconds": 5, "interval_seconds": 0.5})
 
 @pytest.mark.parametrize(
     ("step", "signum"),
-    [(step, signal.SIGINT) for step in (Step.DEPLOY, Step.HEALTH, Step.WEIGHTS, Step.BAKE, Step.PROMOTE,
-                                       Step.VERIFY)]
+    [
+        (step, signal.SIGINT)
+        for step in (Step.DEPLOY, Step.HEALTH, Step.WEIGHTS, Step.BAKE, Step.PROMOTE, Step.VERIFY)
+    ]
     + [(step, signal.SIGTERM) for step in (Step.HEALTH, Step.BAKE, Step.VERIFY)],
-)  # fmt: skip
+)
 def test_interrupted_at_any_step_journals_releases_the_lock_and_resumes(
     tmp_path: Path, step: Step, signum: signal.Signals
 ) -> None:
@@ -215,14 +217,22 @@ def test_a_skewed_second_operator_cannot_take_a_live_lock(operator: Operator) ->
         wait_for_intent(operator, Step.BAKE, timeout=60)
         skewed = subprocess.run(
             ["faketime", "-f", "+1h", *operator.argv("release", "--percent", "50")],
-            capture_output=True, text=True, env=operator.env, timeout=120, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=operator.env,
+            timeout=120,
+            check=False,
+        )
         assert skewed.returncode == 3, skewed.stdout + skewed.stderr
         assert "lock held by" in skewed.stderr
         status = subprocess.run(
             ["faketime", "-f", "-10m", *operator.argv("sandbox.status")],
-            capture_output=True, text=True, env=operator.env, timeout=120, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=operator.env,
+            timeout=120,
+            check=False,
+        )
         assert status.returncode == 0, status.stdout + status.stderr
         assert "NO" not in status.stdout
         assert release.poll() is None

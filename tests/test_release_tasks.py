@@ -106,8 +106,14 @@ def test_a_second_release_while_one_holds_the_lock_is_refused(operator: Operator
 @needs_sandbox_programs
 def test_a_failed_gate_rolls_back_with_exit_code_4(operator: Operator) -> None:
     # A bake long enough for Prometheus (scraping each second) to see the canary's errors.
-    operator = Operator(operator.state_dir, {"releases": {"sandbox": {"analysis": {
-        "bake_seconds": 10, "interval_seconds": 1, "min_requests": 20}}}})  # fmt: skip
+    operator = Operator(
+        operator.state_dir,
+        {
+            "releases": {
+                "sandbox": {"analysis": {"bake_seconds": 10, "interval_seconds": 1, "min_requests": 20}}
+            }
+        },
+    )
     deploy = operator.run("sandbox.deploy", "--version", "4.0.0", "--error-rate", "0.5")
     assert deploy.returncode == 0, deploy.stderr
     load = LoadGenerator(
@@ -185,9 +191,13 @@ def test_rehearsal_report(tmp_path: Path) -> None:
     history = person.run("history", "--json", "--env", "sandbox")
     releases = json.loads(history.stdout)
     assert [(r["version"], r["outcome"]) for r in releases] == [
-        ("2.0.0", "promoted"), ("2.1.0", "rolled_back"), ("2.2.0", "rolled_back"), ("2.3.0", "promoted"),
-        ("2.4.0", "rolled_back"), ("2.5.0", "rolled_back"),
-    ]  # fmt: skip
+        ("2.0.0", "promoted"),
+        ("2.1.0", "rolled_back"),
+        ("2.2.0", "rolled_back"),
+        ("2.3.0", "promoted"),
+        ("2.4.0", "rolled_back"),
+        ("2.5.0", "rolled_back"),
+    ]
     assert [r["migration"] for r in releases] == [None, None, None, "reversible", None, None]
     assert not (tmp_path / "state" / "sandbox").exists()  # the rehearsal took its sandbox down
     # State at rest: the journal, the rehearsal's logs and samples, the report: 0600 in 0700

@@ -16,8 +16,19 @@ from tests.releases.fakes import FakeClock, FakeWorld
 from tests.releases.sandbox_helpers import Operator
 
 DIGEST = "sha256:" + "0f" * 32
-REFUSED = ["2.0 beta", "$(id)", "latest", "9" * 300, "x/../../evil", "", "-rc", ".hidden", "2.0.0\n",
-           f"2.0.0@{DIGEST[:-1]}", "2.0.0@sha256:" + "AB" * 32]  # fmt: skip
+REFUSED = [
+    "2.0 beta",
+    "$(id)",
+    "latest",
+    "9" * 300,
+    "x/../../evil",
+    "",
+    "-rc",
+    ".hidden",
+    "2.0.0\n",
+    f"2.0.0@{DIGEST[:-1]}",
+    "2.0.0@sha256:" + "AB" * 32,
+]
 
 
 @pytest.mark.parametrize("version", REFUSED)
@@ -28,9 +39,14 @@ def test_versions_outside_the_rule_are_refused(version: str) -> None:
 
 @pytest.mark.parametrize(
     ("version", "parsed"),
-    [("2.0.0", ("2.0.0", None)), ("v2_rc.1-x", ("v2_rc.1-x", None)), ("a" * 128, ("a" * 128, None)),
-     (f"2.0.0@{DIGEST}", ("2.0.0", DIGEST)), ("latest-1", ("latest-1", None))],
-)  # fmt: skip
+    [
+        ("2.0.0", ("2.0.0", None)),
+        ("v2_rc.1-x", ("v2_rc.1-x", None)),
+        ("a" * 128, ("a" * 128, None)),
+        (f"2.0.0@{DIGEST}", ("2.0.0", DIGEST)),
+        ("latest-1", ("latest-1", None)),
+    ],
+)
 def test_versions_inside_the_rule_give_their_tag_and_digest(
     version: str, parsed: tuple[str, str | None]
 ) -> None:
@@ -42,8 +58,9 @@ def test_the_engine_checks_the_rule_for_every_environment(tmp_path: Path, versio
     world, clock = FakeWorld(), FakeClock()
     journal = Journal(tmp_path / "journal.sqlite", "tester")
     for environment in ("staging", "production"):
-        engine = Engine(environment, "web", world.targets, EnvironmentSettings(), journal,
-                        clock=clock, sleep=clock.sleep)  # fmt: skip
+        engine = Engine(
+            environment, "web", world.targets, EnvironmentSettings(), journal, clock=clock, sleep=clock.sleep
+        )
         with pytest.raises(BadInput, match="--version must be a container image tag"):
             engine.auto(version)
     assert world.slots.deploys == [] and world.router.writes == []

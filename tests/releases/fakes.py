@@ -146,8 +146,12 @@ class FakeDatabase:
         if self.refusal is not None:
             raise Refused(self.refusal)
         self.backups.append(name)
-        return Backup(f"/backups/{name}.dump", 1024, "restored into a scratch database: 3 tables match",
-                      f"pg_restore --clean /backups/{name}.dump")  # fmt: skip
+        return Backup(
+            f"/backups/{name}.dump",
+            1024,
+            "restored into a scratch database: 3 tables match",
+            f"pg_restore --clean /backups/{name}.dump",
+        )
 
 
 @dataclass
@@ -160,8 +164,13 @@ class FakeWorld:
 
     @property
     def targets(self) -> Targets:
-        return Targets(router=self.router, slots=self.slots, metrics=self.metrics, secrets=self.secrets,
-                       database=self.database)  # fmt: skip
+        return Targets(
+            router=self.router,
+            slots=self.slots,
+            metrics=self.metrics,
+            secrets=self.secrets,
+            database=self.database,
+        )
 
 
 class FakeClock:

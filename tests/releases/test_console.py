@@ -67,16 +67,48 @@ def test_a_bake_ended_by_promote_says_so_and_not_why_it_was_inconclusive() -> No
 
 def _view() -> ServiceView:
     why = "pause by alice (a long reason that has to fold: people write whole sentences when they pause)"
-    record = ReleaseRecord("20261203T101500-abcdef12", "sandbox", "web", "2.0.0", "1.0.0", "tester", 0.0,
-                           last_percent=10, hold=HoldReason.PAUSED, hold_detail=why)  # fmt: skip
-    live = LiveState(Weights.canary_percent(10), SlotHealth("blue", "1.0.0", True, True),
-                     SlotHealth("green", "2.0.0", False, True, "503 from /health"), True)  # fmt: skip
-    holder = LockHolder("tester", "a-rather-long-host-name.example.internal", ProcessIdentity(4242, "b", 1),
-                        7, 0.0, "c", 100.0, "c", 90.0)  # fmt: skip
+    record = ReleaseRecord(
+        "20261203T101500-abcdef12",
+        "sandbox",
+        "web",
+        "2.0.0",
+        "1.0.0",
+        "tester",
+        0.0,
+        last_percent=10,
+        hold=HoldReason.PAUSED,
+        hold_detail=why,
+    )
+    live = LiveState(
+        Weights.canary_percent(10),
+        SlotHealth("blue", "1.0.0", True, True),
+        SlotHealth("green", "2.0.0", False, True, "503 from /health"),
+        True,
+    )
+    holder = LockHolder(
+        "tester",
+        "a-rather-long-host-name.example.internal",
+        ProcessIdentity(4242, "b", 1),
+        7,
+        0.0,
+        "c",
+        100.0,
+        "c",
+        90.0,
+    )
     reason = "error rate 0.37% is not yet shown under 1.00% at 95% confidence (812 requests)"
     figures = BakeFigures("canary 10%", 10, 41.0, 60, True, "inconclusive", 812, 0.0037, 0.048, reason)
-    step = Event(9, 0.0, "sandbox", "web", record.id, "tester", EventKind.INTENT, "bake",
-                 {"description": "bake 60 s at 10%", "percent": 10})  # fmt: skip
+    step = Event(
+        9,
+        0.0,
+        "sandbox",
+        "web",
+        record.id,
+        "tester",
+        EventKind.INTENT,
+        "bake",
+        {"description": "bake 60 s at 10%", "percent": 10},
+    )
     return ServiceView(Status("sandbox", "web", live, record, holder), step, figures, None)
 
 
@@ -87,9 +119,15 @@ def test_the_watch_frame_shows_the_running_bake_within_the_terminal_width(width:
     text = out.getvalue()
     assert max(len(line) for line in text.splitlines()) <= width
     flat = " ".join(text.split())
-    for shown in ("stable=0.9 canary=0.1 (10% on the canary)", "UNHEALTHY", "held at 10% (paused)",
-                  "41 s of 60 s left (PAUSED)", "812 requests, error rate 0.37%, p95 48 ms: inconclusive",
-                  "bake 60 s at 10%", "pid 4242"):  # fmt: skip
+    for shown in (
+        "stable=0.9 canary=0.1 (10% on the canary)",
+        "UNHEALTHY",
+        "held at 10% (paused)",
+        "41 s of 60 s left (PAUSED)",
+        "812 requests, error rate 0.37%, p95 48 ms: inconclusive",
+        "bake 60 s at 10%",
+        "pid 4242",
+    ):
         assert shown in flat, (shown, text)
 
 
@@ -108,17 +146,47 @@ def test_the_watch_frame_without_a_release_says_none() -> None:
 def test_history_at_80_columns_keeps_every_field() -> None:
     """At 80 columns the outcome, operator and reason columns were dropped (or cut to `promot…`)."""
     records = [
-        ReleaseRecord("20261203T101500-abcdef12", "production", "web", "2.0.0", "1.0.0", "alice", 1.0e9,
-                      1.0e9 + 400, Outcome.PROMOTED, 100, reason="fixes checkout timeouts for EU users"),
-        ReleaseRecord("20261203T111500-0bcdef12", "sandbox", "api", "2.1.0-rc.1", "2.0.0", "bob", 1.0e9,
-                      1.0e9 + 100, Outcome.ROLLED_BACK, 50),
-    ]  # fmt: skip
+        ReleaseRecord(
+            "20261203T101500-abcdef12",
+            "production",
+            "web",
+            "2.0.0",
+            "1.0.0",
+            "alice",
+            1.0e9,
+            1.0e9 + 400,
+            Outcome.PROMOTED,
+            100,
+            reason="fixes checkout timeouts for EU users",
+        ),
+        ReleaseRecord(
+            "20261203T111500-0bcdef12",
+            "sandbox",
+            "api",
+            "2.1.0-rc.1",
+            "2.0.0",
+            "bob",
+            1.0e9,
+            1.0e9 + 100,
+            Outcome.ROLLED_BACK,
+            50,
+        ),
+    ]
     out = io.StringIO()
     Console(file=out, width=80, force_terminal=False).print(history_table(records))
     text = out.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 80
     flat = " ".join(text.split())
-    for shown in ("20261203T101500-abcdef12", "production/web", "6m40s", "2.0.0", "1.0.0",
-                  "promoted, by alice", "fixes checkout timeouts for EU users", "2.1.0-rc.1",
-                  "rolled back, by bob", "1m40s"):  # fmt: skip
+    for shown in (
+        "20261203T101500-abcdef12",
+        "production/web",
+        "6m40s",
+        "2.0.0",
+        "1.0.0",
+        "promoted, by alice",
+        "fixes checkout timeouts for EU users",
+        "2.1.0-rc.1",
+        "rolled back, by bob",
+        "1m40s",
+    ):
         assert shown in flat, (shown, text)

@@ -38,11 +38,6 @@ def engine_for(world: FakeWorld, journal: Journal, reports: Path, failure: str |
     )
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite", operator="alice")
-
-
 def test_a_promoted_release_gets_its_page(journal: Journal, tmp_path: Path) -> None:
     engine = engine_for(FakeWorld(), journal, tmp_path / "reports")
     engine.release(10, "2.0.0")
@@ -102,16 +97,34 @@ def test_the_page_says_who_paused_resumed_and_promoted_and_why(journal: Journal,
 
         return journal_it
 
-    clock = ScriptedClock({20: control(Control.PAUSE, "graph looks odd"), 40: control(Control.RESUME, "fine"),
-                           50: control(Control.PROMOTE, "hotfix", full=True)})  # fmt: skip
-    engine = Engine("staging", "web", FakeWorld().targets, CONTROLLED, journal, clock=clock,
-                    sleep=clock.sleep, reports_dir=tmp_path / "reports")  # fmt: skip
+    clock = ScriptedClock(
+        {
+            20: control(Control.PAUSE, "graph looks odd"),
+            40: control(Control.RESUME, "fine"),
+            50: control(Control.PROMOTE, "hotfix", full=True),
+        }
+    )
+    engine = Engine(
+        "staging",
+        "web",
+        FakeWorld().targets,
+        CONTROLLED,
+        journal,
+        clock=clock,
+        sleep=clock.sleep,
+        reports_dir=tmp_path / "reports",
+    )
     engine.auto("2.0.0")
     (page,) = (tmp_path / "reports").iterdir()
     text = page.read_text()
     assert "## Operator controls and holds" in text
-    for row in ("| pause requested | bob | graph looks odd |", "| held (paused) | bob | graph looks odd |",
-                "| resume requested | bob | fine |", "| resumed (paused) | bob | fine |",
-                "| promote requested --full | bob | hotfix |", "| steps skipped: 50% | bob | hotfix |",
-                "inconclusive (bake ended by promote --full by bob (hotfix))"):  # fmt: skip
+    for row in (
+        "| pause requested | bob | graph looks odd |",
+        "| held (paused) | bob | graph looks odd |",
+        "| resume requested | bob | fine |",
+        "| resumed (paused) | bob | fine |",
+        "| promote requested --full | bob | hotfix |",
+        "| steps skipped: 50% | bob | hotfix |",
+        "inconclusive (bake ended by promote --full by bob (hotfix))",
+    ):
         assert row in text, (row, text)

@@ -25,16 +25,6 @@ SETTINGS = EnvironmentSettings(
 BAD = PoolSample(requests=1000, errors=200, p95_seconds=0.05)
 
 
-@pytest.fixture
-def world() -> FakeWorld:
-    return FakeWorld()
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite", operator="tester")
-
-
 def engine_for(world: FakeWorld, journal: Journal, settings: EnvironmentSettings = SETTINGS) -> Engine:
     clock = FakeClock()
     return Engine("sandbox", "web", world.targets, settings, journal, clock=clock, sleep=clock.sleep)

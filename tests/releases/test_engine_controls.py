@@ -8,7 +8,6 @@ chosen moments of the engine's fake clock."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import pytest
 
@@ -43,11 +42,6 @@ class ScriptedClock(FakeClock):
         for at in sorted(self.script):
             if at <= self.now:
                 self.script.pop(at)()
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite", operator="tester")
 
 
 @pytest.fixture
@@ -90,8 +84,11 @@ def test_pause_stops_the_bake_clock_and_resume_continues_with_the_time_left(
         record = journal.latest_release("sandbox", "web")
         seen.append(record.describe_state() if record else "none")
 
-    script = {20: control(alice, Control.PAUSE, "checking a graph"), 60: look,
-              120: control(alice, Control.RESUME)}  # fmt: skip
+    script = {
+        20: control(alice, Control.PAUSE, "checking a graph"),
+        60: look,
+        120: control(alice, Control.RESUME),
+    }
     result = engine_for(FakeWorld(), journal, script).release(10, "2.0.0")
 
     # 20 s baked before the pause, 100 s paused, then the 40 s left: not 60 s again from zero.
@@ -186,8 +183,10 @@ def test_an_approval_step_holds_until_promote(journal: Journal, alice: Journal) 
 def test_a_dry_run_shows_the_approval_in_the_walk(journal: Journal) -> None:
     settings = SETTINGS.model_copy(update={"steps": (10, 50, "approve", 100)})
     results = engine_for(FakeWorld(), journal, settings=settings).auto("2.0.0", dry_run=True)
-    steps = [[action.step for action in result.actions if action.step in (Step.BAKE, Step.APPROVE)]
-             for result in results]  # fmt: skip
+    steps = [
+        [action.step for action in result.actions if action.step in (Step.BAKE, Step.APPROVE)]
+        for result in results
+    ]
     assert steps == [[Step.BAKE], [Step.BAKE, Step.APPROVE], []]
 
 

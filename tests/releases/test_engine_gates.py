@@ -3,8 +3,6 @@ inconclusive bake holds the release (exit 5): traffic unchanged, figures journal
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from releases.engine import Engine
@@ -23,15 +21,11 @@ SETTINGS = EnvironmentSettings(
 NO_TRAFFIC = PoolSample(requests=0, errors=0, p95_seconds=None)
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite", operator="tester")
-
-
 def engine_for(world: FakeWorld, journal: Journal, notices: Recorder | None = None) -> Engine:
     clock = FakeClock()
-    return Engine("sandbox", "web", world.targets, SETTINGS, journal, clock=clock, sleep=clock.sleep,
-                  notifier=notices)  # fmt: skip
+    return Engine(
+        "sandbox", "web", world.targets, SETTINGS, journal, clock=clock, sleep=clock.sleep, notifier=notices
+    )
 
 
 def test_no_traffic_holds_the_step_instead_of_moving_on(journal: Journal) -> None:

@@ -38,11 +38,6 @@ def world() -> FakeWorld:
     return world
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite", operator="tester")
-
-
 def engine_for(world: FakeWorld, journal: Journal, settings: EnvironmentSettings = RUNBOOK) -> Engine:
     clock = FakeClock()
     return Engine("sandbox", "web", world.targets, settings, journal, clock=clock, sleep=clock.sleep)
@@ -57,9 +52,15 @@ def assert_nothing_moved(world: FakeWorld) -> None:
 def test_the_first_step_runs_the_runbook_in_order(world: FakeWorld, journal: Journal) -> None:
     result = engine_for(world, journal).release(10, "2.0.0", migration=Migration.REVERSIBLE)
     assert [a.step for a in result.actions] == [
-        Step.PREFLIGHT, Step.BACKUP, Step.MIGRATE, Step.DEPLOY, Step.HEALTH, Step.SMOKE, Step.WEIGHTS,
+        Step.PREFLIGHT,
+        Step.BACKUP,
+        Step.MIGRATE,
+        Step.DEPLOY,
+        Step.HEALTH,
+        Step.SMOKE,
+        Step.WEIGHTS,
         Step.BAKE,
-    ]  # fmt: skip
+    ]
     assert result.release is not None and result.release.migration is Migration.REVERSIBLE
     events = journal.events(result.release.id)
     order = [e.action for e in events if e.kind == "outcome"]
@@ -112,8 +113,11 @@ def test_a_failed_backup_stops_the_release_before_the_migration(
 
 
 def test_a_failed_migration_stops_the_release_before_the_deploy(world: FakeWorld, journal: Journal) -> None:
-    command = (sys.executable, "-c", "import os, sys; print('ALTER failed for', os.environ['DATABASE_URL']);"
-               " sys.exit(3)")  # fmt: skip
+    command = (
+        sys.executable,
+        "-c",
+        "import os, sys; print('ALTER failed for', os.environ['DATABASE_URL']); sys.exit(3)",
+    )
     settings = with_migrations(Migrations(command=command))
     with pytest.raises(GateFailed, match=r"migration failed \(exit 3\); nothing was deployed") as failed:
         engine_for(world, journal, settings).release(10, "2.0.0", migration=Migration.REVERSIBLE)
@@ -251,8 +255,16 @@ def test_a_migration_printing_its_dsn_leaks_no_secret(
     monkeypatch.setenv("SESSION_SECRET", "s3ssion-value")  # the command learns it from elsewhere
     monkeypatch.setenv("EXIT", str(exit_status))
     clock = FakeClock()
-    engine = Engine("sandbox", "web", world.targets, with_migrations(Migrations(command=PRINTS_ITS_DSN)),
-                    journal, clock=clock, sleep=clock.sleep, reports_dir=tmp_path / "reports")  # fmt: skip
+    engine = Engine(
+        "sandbox",
+        "web",
+        world.targets,
+        with_migrations(Migrations(command=PRINTS_ITS_DSN)),
+        journal,
+        clock=clock,
+        sleep=clock.sleep,
+        reports_dir=tmp_path / "reports",
+    )
 
     shown = ""
     try:

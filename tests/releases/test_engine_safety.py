@@ -39,11 +39,6 @@ OTHER_PROCESS = ProcessIdentity(os.getppid(), boot_id(), 1.0)
 
 
 @pytest.fixture
-def world() -> FakeWorld:
-    return FakeWorld()
-
-
-@pytest.fixture
 def journal(state_url: str) -> Journal:
     return Journal(state_url, operator="alice")
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from releases.gates import (
+    BakeResult,
     Progress,
     Verdict,
     analyse,
@@ -22,7 +23,7 @@ from releases.gates import (
 )
 from releases.model import Pool, PoolSample
 from releases.settings import AnalysisGate
-from releases.targets.metrics.protocol import NO_EVIDENCE, MetricsUnavailableError, PoolEvidence
+from releases.targets.metrics.protocol import NO_EVIDENCE, MetricSource, MetricsUnavailableError, PoolEvidence
 from tests.releases.fakes import FakeClock, FakeMetrics
 
 GATE = AnalysisGate(bake_seconds=60, interval_seconds=5, max_bake_seconds=600, max_idle_seconds=60)
@@ -161,11 +162,22 @@ def test_a_source_without_latency_histogram_never_passes() -> None:
 # -- bakes -----------------------------------------------------------------------------------------
 
 
-def bake_canary(metrics: object, gate: AnalysisGate = GATE, compare: bool = True) -> tuple[object, FakeClock]:
+def bake_canary(
+    metrics: MetricSource, gate: AnalysisGate = GATE, compare: bool = True
+) -> tuple[BakeResult, FakeClock]:
     clock = FakeClock()
     clock.now = 1_000.0
-    result = bake("canary 10%", gate.bake_seconds, Pool.CANARY, metrics, gate, Progress(), compare,  # type: ignore[arg-type]
-                  clock, clock.sleep)  # fmt: skip
+    result = bake(
+        "canary 10%",
+        gate.bake_seconds,
+        Pool.CANARY,
+        metrics,
+        gate,
+        Progress(),
+        compare,
+        clock,
+        clock.sleep,
+    )
     return result, clock
 
 
@@ -173,13 +185,13 @@ def test_a_clear_failure_stops_the_bake_at_once() -> None:
     metrics = FakeMetrics()
     metrics.samples[Pool.CANARY] = PoolSample(requests=20, errors=6, p95_seconds=0.05)
     result, clock = bake_canary(metrics)
-    assert result.verdict is Verdict.FAIL  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.FAIL
     assert clock.now == 1_005.0  # the first look
 
 
 def test_good_traffic_passes_only_after_the_minimum_bake() -> None:
     result, clock = bake_canary(FakeMetrics())
-    assert result.verdict is Verdict.PASS  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.PASS
     assert clock.now == 1_060.0
 
 
@@ -188,8 +200,8 @@ def test_no_traffic_ends_inconclusive_saying_so_never_passed() -> None:
     metrics = FakeMetrics()
     metrics.samples[Pool.CANARY] = PoolSample(requests=0, errors=0, p95_seconds=None)
     result, clock = bake_canary(metrics)
-    assert result.verdict is Verdict.INCONCLUSIVE  # type: ignore[attr-defined]
-    assert "no request reached the canary pool" in result.reasons[0]  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "no request reached the canary pool" in result.reasons[0]
     assert clock.now - 1_000 == pytest.approx(GATE.max_idle_seconds, abs=GATE.interval_seconds)
 
 
@@ -197,9 +209,9 @@ def test_thin_traffic_extends_the_bake_to_its_deadline_and_says_what_it_needs() 
     metrics = FakeMetrics()
     metrics.samples[Pool.CANARY] = PoolSample(requests=0.2, errors=0, p95_seconds=0.05)
     result, clock = bake_canary(metrics, compare=False)
-    assert result.verdict is Verdict.INCONCLUSIVE  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert clock.now - 1_000 >= GATE.max_bake_seconds
-    held = result.reasons[0]  # type: ignore[attr-defined]
+    held = result.reasons[0]
     assert held.startswith("too little traffic to judge") and "a pass needs about" in held
 
 
@@ -207,7 +219,7 @@ def test_thin_traffic_that_keeps_coming_passes_within_a_long_enough_deadline() -
     metrics = FakeMetrics()
     metrics.samples[Pool.CANARY] = PoolSample(requests=4, errors=0, p95_seconds=0.05)
     result, _ = bake_canary(metrics, GATE.model_copy(update={"max_bake_seconds": 3_600}))
-    assert result.verdict is Verdict.PASS  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.PASS
 
 
 def test_an_unreachable_source_is_no_evidence_and_holds() -> None:
@@ -215,8 +227,8 @@ def test_an_unreachable_source_is_no_evidence_and_holds() -> None:
     it passed it on what was there."""
     metrics = FakeMetrics(unavailable="Prometheus at http://127.0.0.1:9: connection refused")
     result, _ = bake_canary(metrics)
-    assert result.verdict is Verdict.INCONCLUSIVE  # type: ignore[attr-defined]
-    assert "did not answer (Prometheus at http://127.0.0.1:9" in result.reasons[0]  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "did not answer (Prometheus at http://127.0.0.1:9" in result.reasons[0]
 
 
 @dataclass
@@ -238,7 +250,7 @@ class StaleAfter(FakeMetrics):
 def test_data_that_stops_arriving_holds_instead_of_passing() -> None:
     metrics = StaleAfter()
     result, _ = bake_canary(metrics)
-    assert result.verdict is Verdict.INCONCLUSIVE  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.INCONCLUSIVE
 
 
 @dataclass
@@ -263,7 +275,7 @@ def test_only_complete_spans_after_the_weight_change_are_judged_and_the_bake_las
     metrics = Delayed(delay_seconds=180, asked=[])
     gate = GATE.model_copy(update={"interval_seconds": 10.0, "bake_seconds": 120.0})
     result, clock = bake_canary(metrics, gate)
-    assert result.verdict is Verdict.PASS  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.PASS
     assert metrics.asked
     for start, end in metrics.asked:
         assert start == 1_020.0  # the first whole minute after the weight change at 1,000
@@ -287,7 +299,7 @@ def test_router_errors_with_no_pool_count_against_the_canary() -> None:
     metrics = RouterErrors()
     metrics.samples[Pool.CANARY] = PoolSample(requests=0, errors=0, p95_seconds=None)
     result, _ = bake_canary(metrics)
-    assert result.verdict is Verdict.FAIL  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.FAIL
 
 
 def test_no_evidence_adds_nothing() -> None:

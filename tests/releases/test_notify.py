@@ -41,11 +41,6 @@ def engine_for(world: FakeWorld, journal: Journal, notifier: Notifier) -> Engine
     )
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite", operator="alice")
-
-
 def test_a_notice_carries_what_the_team_needs() -> None:
     notice = Notice("staging", "web", "2.0.0", "alice", "gate on canary 10%", Weights(0.9, 0.1), "pass")
     payload = notice.payload()
