@@ -162,10 +162,12 @@ class ReleaseRecord:
         return ReleaseState.HELD if self.hold is not None else ReleaseState.IN_FLIGHT
 
     def describe_state(self) -> str:
-        """`in flight at 10%`, `held at 50% (gate inconclusive)`, `rolled back`..."""
+        """`in flight at 10%`, `held at 50% (gate inconclusive)`, `rolled back from 50%`..."""
         state = self.state
         if state is ReleaseState.IN_FLIGHT:
             return f"in flight at {self.last_percent or 0}%"
         if state is ReleaseState.HELD:
             return f"held at {self.last_percent or 0}% ({self.hold})"
+        if state is ReleaseState.ROLLED_BACK and self.last_percent:
+            return f"{state.value} from {self.last_percent}%"  # the furthest step it reached
         return state.value

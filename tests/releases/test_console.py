@@ -144,7 +144,8 @@ def test_the_watch_frame_without_a_release_says_none() -> None:
 
 
 def test_history_at_80_columns_keeps_every_field() -> None:
-    """At 80 columns the outcome, operator and reason columns were dropped (or cut to `promot…`)."""
+    """At 80 columns the outcome, operator and reason columns were dropped (or cut to `promot…`),
+    and a release rolled back at 50% did not say how far it got."""
     records = [
         ReleaseRecord(
             "20261203T101500-abcdef12",
@@ -186,7 +187,8 @@ def test_history_at_80_columns_keeps_every_field() -> None:
         "promoted, by alice",
         "fixes checkout timeouts for EU users",
         "2.1.0-rc.1",
-        "rolled back, by bob",
+        "rolled back from",  # ... 50%: the furthest step it reached (the cell folds at 80)
+        "50%, by bob",
         "1m40s",
     ):
         assert shown in flat, (shown, text)

@@ -71,7 +71,7 @@ def test_a_rolled_back_release_says_why_and_what_the_team_missed(journal: Journa
 
     (page,) = (tmp_path / "reports").iterdir()
     text = page.read_text()
-    assert text.startswith("# staging/web 2.0.0: rolled back\n")
+    assert text.startswith("# staging/web 2.0.0: rolled back from 10%\n")
     assert "| bake at 10% | fail | 10000 | 20.00% |" in text
     assert "error rate 20.00% is over 1.00%" in text
     assert "## Announcements not delivered" in text
