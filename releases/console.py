@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from releases.engine import Action, Result, Status
+from releases.formatting import milliseconds, rate
 from releases.gates import Analysis, Progress, StepReport, Verdict
 from releases.live_figures import BakeFigures
 from releases.lock import LockHolder
@@ -200,21 +201,13 @@ def history_table(records: list[ReleaseRecord]) -> Table:
     return table
 
 
-def _rate(value: float | None) -> str:
-    return f"{value:.2%}" if value is not None else "-"
-
-
-def _milliseconds(value: float | None) -> str:
-    return f"{value * 1000:.0f} ms" if value is not None else "-"
-
-
 def _figures(analysis: Analysis | None) -> str:
     if analysis is None:
         return "waiting for figures"
     sample = analysis.judged
     return (
-        f"{sample.requests:.0f} requests, error rate {_rate(sample.error_rate)}, p95 "
-        f"{_milliseconds(sample.p95_seconds)}: {analysis.verdict.value}"
+        f"{sample.requests:.0f} requests, error rate {rate(sample.error_rate)}, p95 "
+        f"{milliseconds(sample.p95_seconds)}: {analysis.verdict.value}"
     )
 
 
@@ -234,8 +227,8 @@ def step_report(report: StepReport) -> list[Text]:
     if last is not None:
         sample = last.judged
         verdict.append(
-            f": {sample.requests:,.0f} requests, error rate {_rate(sample.error_rate)}, "
-            f"p95 {_milliseconds(sample.p95_seconds)}"
+            f": {sample.requests:,.0f} requests, error rate {rate(sample.error_rate)}, "
+            f"p95 {milliseconds(sample.p95_seconds)}"
         )
     if report.ended_by:
         verdict.append(f"; ended by {report.ended_by}")
@@ -340,8 +333,8 @@ def _watched_figures(requests: object, error_rate: object, p95: object) -> str:
 
     count = number(requests)
     return (
-        f"{count or 0:,.0f} requests, error rate {_rate(number(error_rate))}, "
-        f"p95 {_milliseconds(number(p95))}: "
+        f"{count or 0:,.0f} requests, error rate {rate(number(error_rate))}, "
+        f"p95 {milliseconds(number(p95))}: "
     )
 
 

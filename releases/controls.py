@@ -54,6 +54,9 @@ class ControlRequest:
     seq: int
     reason: str | None = None
     full: bool = False  # promote --full: skip the remaining steps, straight to promotion
+    # The step the release was at when the operator asked (its furthest percent): a promote that
+    # arrives once that step has ended must not end the next one unjudged.
+    percent: int | None = None
 
     @classmethod
     def from_event(cls, event: Event) -> ControlRequest:
@@ -66,6 +69,7 @@ class ControlRequest:
             event.seq,
             str(reason) if reason else None,
             bool(event.detail.get("full")),
+            event.detail.get("percent"),
         )
 
     def describe(self) -> str:
@@ -75,19 +79,24 @@ class ControlRequest:
 
 class ControlInbox:
     """The requests for one environment and service journaled after `since` (a sequence number
-    taken when the command got the lock), each handed out once."""
+    read before the command took the lock), each handed out once.
+
+    Every poll reads all of them since `since` and skips those already handed out, rather than
+    moving a cursor past the newest: on PostgreSQL, sequence numbers are taken in one order and
+    committed in another, so a request can become visible after one numbered above it."""
 
     def __init__(self, journal: Journal, environment: str, service: str, since: int) -> None:
         self.journal = journal
         self.environment = environment
         self.service = service
-        self.seen = since
+        self.since = since
+        self.handled: set[int] = set()
 
     def poll(self) -> list[ControlRequest]:
-        events = self.journal.events_after(self.environment, self.service, self.seen, CONTROL_NOTES)
-        if events:
-            self.seen = events[-1].seq
-        return [ControlRequest.from_event(event) for event in events]
+        events = self.journal.events_after(self.environment, self.service, self.since, CONTROL_NOTES)
+        fresh = [event for event in events if event.seq not in self.handled]
+        self.handled.update(event.seq for event in fresh)
+        return [ControlRequest.from_event(event) for event in fresh]
 
 
 def request(
@@ -126,7 +135,16 @@ def request(
         raise Refused(
             f"nothing to resume: the release of {record.version} is {record.describe_state()}, not paused"
         )
-    journal.record(environment, service, EventKind.NOTE, control.note, record.id, reason=reason, full=full)
+    journal.record(
+        environment,
+        service,
+        EventKind.NOTE,
+        control.note,
+        record.id,
+        reason=reason,
+        full=full,
+        percent=record.last_percent,
+    )
     return record
 
 
@@ -179,7 +197,7 @@ def acknowledgement(
 _ANSWERS: dict[Control, tuple[str, ...]] = {
     Control.PAUSE: (Note.HELD,),
     Control.RESUME: (Note.RESUMED,),
-    Control.PROMOTE: (Step.BAKE, Step.VERIFY, Step.APPROVE),
+    Control.PROMOTE: (Step.BAKE, Step.VERIFY, Step.APPROVE, Note.PROMOTE_STALE),
 }
 
 
@@ -195,4 +213,9 @@ def _answer(control: Control, event: Event) -> str | None:
         return f"the bake {where} ended ({detail.get('verdict')} so far, figures journaled); moving on"
     if control is Control.PROMOTE and event.kind is EventKind.OUTCOME and event.action == Step.APPROVE:
         return f"approved {where}; moving on"
+    if control is Control.PROMOTE and event.action == Note.PROMOTE_STALE:
+        return (
+            f"not applied: the {detail.get('asked_at')}% step had ended when it arrived; the "
+            f"{detail.get('now_at')}% step is judged as usual (`invoke promote` again to end it)"
+        )
     return None

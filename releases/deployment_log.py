@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+from releases.formatting import count, milliseconds, rate
 from releases.journal import EventKind, Journal, Note
 from releases.model import ReleaseRecord
 from releases.plan import Step
@@ -27,18 +28,6 @@ def label(action: str) -> str:
 
 def _when(at: float) -> str:
     return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _percent(value: object) -> str:
-    return f"{value:.2%}" if isinstance(value, int | float) else "-"
-
-
-def _count(value: object) -> str:
-    return f"{value:.0f}" if isinstance(value, int | float) else "-"
-
-
-def _milliseconds(value: object) -> str:
-    return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "-"
 
 
 def _step_rows(log: ReleaseLog) -> list[str]:
@@ -73,8 +62,8 @@ def _gate_rows(log: ReleaseLog) -> list[str]:
             verdict += f" (bake ended by {detail['ended_by']})"
         rows.append(
             f"| {_when(event.at)} | {label(event.action)} at {where} | {verdict} | "
-            f"{_count(detail.get('requests'))} | "
-            f"{_percent(detail.get('error_rate'))} | {_milliseconds(detail.get('p95_seconds'))} | "
+            f"{count(detail.get('requests'))} | "
+            f"{rate(detail.get('error_rate'))} | {milliseconds(detail.get('p95_seconds'))} | "
             f"{f'{p_value:.3g}' if isinstance(p_value, int | float) else '-'} | {reasons} |"
         )
     return rows

@@ -321,10 +321,12 @@ class Engine:
         lock = ReleaseLock(
             self.journal, self.environment, self.service, self.settings.lease_seconds, takeover
         )
+        # Only controls journaled from now on are this command's (never an old request). Read before
+        # the lock is taken, so that none accepted while it is being taken is lost.
+        since = self.journal.last_seq()
         with lock:
             run = _Run(lock)
-            # Only controls journaled from now on are this command's (never an old request).
-            self._inbox = ControlInbox(self.journal, self.environment, self.service, self.journal.last_seq())
+            self._inbox = ControlInbox(self.journal, self.environment, self.service, since)
             self._promotion, self._walk = None, None
             try:
                 yield run
@@ -869,11 +871,35 @@ class Engine:
                 f"resumed at {where} ({request.describe()}): the bake goes on where it stopped"
             )
             return Interjection.RESUME
+        if self._stale_promote(record, request):
+            return None
         if record.hold is HoldReason.PAUSED:  # promote ends a paused step too
             self.journal.resume(record, by=request.operator, reason=request.reason)
         self._promotion = request
         self.progress.state(f"{request.describe()}: the {where} bake ends now")
         return Interjection.END
+
+    def _stale_promote(self, record: ReleaseRecord, request: ControlRequest) -> bool:
+        """A promote asked at an earlier step than the release is at now (it arrived after that
+        step's bake had ended): applying it would end this step unjudged, which nobody asked for.
+        Journaled, so the operator's command says so, and otherwise ignored."""
+        if request.percent is None or request.percent == record.last_percent:
+            return False
+        self.journal.record(
+            self.environment,
+            self.service,
+            EventKind.NOTE,
+            Note.PROMOTE_STALE,
+            record.id,
+            asked_at=request.percent,
+            now_at=record.last_percent,
+            by=request.operator,
+        )
+        self.progress.state(
+            f"{request.describe()} was asked at {request.percent}% and arrived after that step ended; "
+            f"the {record.last_percent}% step is judged as usual"
+        )
+        return True
 
     def _await_approval(self, record: ReleaseRecord, action: Action, hold: bool) -> None:
         """An `approve` step: held, traffic unchanged, until `invoke promote` from any shell (or a
@@ -889,7 +915,14 @@ class Engine:
             "`invoke rollback` ends the release"
         )
         while True:
-            promote = next((r for r in self._inbox.poll() if r.control is Control.PROMOTE), None)
+            promote = next(
+                (
+                    r
+                    for r in self._inbox.poll()
+                    if r.control is Control.PROMOTE and not self._stale_promote(record, r)
+                ),
+                None,
+            )
             if promote is not None:
                 break
             self._guarded_sleep(self.settings.analysis.interval_seconds)

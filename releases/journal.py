@@ -70,6 +70,8 @@ class Note(enum.StrEnum):
     PROMOTE_REQUESTED = "promote-requested"
     PAUSE_REQUESTED = "pause-requested"
     RESUME_REQUESTED = "resume-requested"
+    # A promote that reached the release after the step it was asked at had ended: not applied.
+    PROMOTE_STALE = "promote-stale"
     STEPS_SKIPPED = "steps-skipped"  # `promote --full`: the canary steps left out, journaled
     BAKE_PROGRESS = "bake-progress"  # a running bake's figures so far, for `status --watch`
 

@@ -31,7 +31,7 @@ from tests.releases.sandbox_helpers import (
     wait_for_intent,
 )
 
-pytestmark = needs_sandbox_programs
+pytestmark = [pytest.mark.e2e, needs_sandbox_programs]
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]")
 

@@ -1,15 +1,16 @@
 """From a service's topology to its adapters: one builder per spec kind, in one table per role.
 
-This is the one place that imports adapters lazily: each builder imports its adapter module (and
-with it the vendor's SDK) only when a topology names that kind, so the sandbox's `invoke status`
-never loads Azure, Kubernetes or Cloudflare code. Everything else imports at module top.
+This is where adapters are imported lazily: each builder imports its adapter module (and with it
+the vendor's SDK) only when a topology names that kind, so the sandbox's `invoke status` never
+loads Azure, Kubernetes or Cloudflare code. Everything else imports at module top, but for
+`releases/state/url.py`, which reaches Key Vault only when the state URL is kept there.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -53,7 +54,8 @@ class _Context:
     environment: str
     service: str
     targets: ServiceTargets
-    state_url: str  # the store that keeps the shared Cloudflare request budget
+    # The store that keeps the shared Cloudflare request budget; its password stays out of reprs.
+    state_url: str = field(repr=False)
     _azure_credential: TokenCredential | None = None
 
     @property

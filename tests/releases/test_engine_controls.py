@@ -20,6 +20,7 @@ from releases.model import HoldReason, Outcome, Pool, PoolSample, Weights
 from releases.plan import Step
 from releases.release_log import ReleaseLog
 from releases.settings import AnalysisGate, EnvironmentSettings, HealthGate
+from releases.state.schema import events
 from tests.releases.fakes import FakeClock, FakeWorld
 from tests.state_stores import twin
 
@@ -238,3 +239,54 @@ def test_promote_full_at_the_last_approval_just_promotes(journal: Journal, alice
     assert [e.detail["approved_by"] for e in ReleaseLog.read(journal, record).outcomes(Step.APPROVE)] == [
         "alice"
     ]
+
+
+def test_a_promote_that_arrives_after_its_step_ended_does_not_end_the_next(
+    journal: Journal, alice: Journal
+) -> None:
+    """Asked during the 10% bake's last look, read at the 50% bake's first: without the step it
+    was asked at, it ended the 50% step unjudged."""
+    world = FakeWorld()
+
+    def late_promote() -> None:
+        record = journal.latest_release("sandbox", "web")
+        assert record is not None and record.last_percent == 50
+        alice.record("sandbox", "web", EventKind.NOTE, Note.PROMOTE_REQUESTED, record.id, percent=10)
+
+    results = engine_for(world, journal, {85: late_promote}).auto("2.0.0")
+
+    ten, fifty = bake_gates(journal)[:2]
+    assert ten["ended_by"] is None and fifty["ended_by"] is None and fifty["verdict"] == "pass"
+    record = results[-1].release
+    assert record is not None and record.outcome is Outcome.PROMOTED
+    (stale,) = ReleaseLog.read(journal, record).notes(Note.PROMOTE_STALE)
+    assert (stale.detail["asked_at"], stale.detail["now_at"], stale.detail["by"]) == (10, 50, "alice")
+
+
+def test_a_request_committed_after_a_later_numbered_one_is_still_handed_out(journal: Journal) -> None:
+    """On PostgreSQL a sequence number is taken before the commit: a request can become visible
+    after one numbered above it. A cursor past the newest lost it."""
+    inbox = controls.ControlInbox(journal, "sandbox", "web", journal.last_seq())
+    journal.record("sandbox", "web", EventKind.NOTE, Note.PAUSE_REQUESTED, None)
+    journal.record("sandbox", "web", EventKind.NOTE, Note.RESUME_REQUESTED, None)
+    second = journal.last_seq()
+    with journal.store.write() as connection:  # the first one's row, committed last
+        connection.execute(events.delete().where(events.c.seq == second - 1))
+    assert [r.control for r in inbox.poll()] == [Control.RESUME]
+    with journal.store.write() as connection:
+        connection.execute(
+            events.insert().values(
+                seq=second - 1,
+                at=0.0,
+                environment="sandbox",
+                service="web",
+                release_id=None,
+                operator="bob",
+                kind="note",
+                action=Note.PAUSE_REQUESTED,
+                detail="{}",
+                token=None,
+            )
+        )
+    assert [(r.control, r.operator) for r in inbox.poll()] == [(Control.PAUSE, "bob")]
+    assert inbox.poll() == []
