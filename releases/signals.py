@@ -57,16 +57,35 @@ def deferred() -> AbstractContextManager[None]:
     return _handling(dict.fromkeys(HANDLED, signal.SIG_IGN))
 
 
+class _Postponing:
+    """A handler that keeps the signals it gets for later (one per `postponed` block)."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+
+
 @contextmanager
 def postponed() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back until the block ends, then act on them: for writes that must
     happen back to back (the promotion's swap and weights reset), where stopping in between would
-    leave canary traffic on the previous version."""
-    received: list[int] = []
-    with _handling(dict.fromkeys(HANDLED, lambda signum, frame: received.append(signum))):
+    leave canary traffic on the previous version, and for every journal write transaction, which a
+    signal must not cut in the driver's middle (it left SQLite's write lock held by a connection
+    nobody closed, and the interruption's own note then waited for it in vain).
+
+    Inside a `postponed` block an inner one changes nothing (the outer acts at its end); inside
+    `deferred`, or where the signals are ignored, neither does it."""
+    current = signal.getsignal(signal.SIGINT) if _main_thread() else None
+    if not _main_thread() or isinstance(current, _Postponing) or current == signal.SIG_IGN:
         yield
-    if received:
-        if received[0] == signal.SIGTERM:
+        return
+    postponing = _Postponing()
+    with _handling(dict.fromkeys(HANDLED, postponing)):
+        yield
+    if postponing.received:
+        if postponing.received[0] == signal.SIGTERM:
             raise Terminated(signal.SIGTERM)
         raise KeyboardInterrupt
 

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from releases import signals
 from releases.errors import BadInput, JournalUnavailable, Refused
 from releases.process_identity import boot_id
 from releases.redact import MASK, mask, redact_url
@@ -164,9 +165,10 @@ class StateStore:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: on SQLite the write lock is taken at its start."""
+        """One write transaction: on SQLite the write lock is taken at its start. SIGINT and
+        SIGTERM wait for it to end (commit or roll back) and are acted on right after."""
         self.check_schema()
-        with self.faults(), self.engine.connect() as connection:
+        with signals.postponed(), self.faults(), self.engine.connect() as connection:
             connection.execution_options(sqlite_begin="IMMEDIATE")
             with connection.begin():
                 yield connection
