@@ -426,12 +426,20 @@ def wait_until_serving(
     a row, and the router's own monitor sees the canary pool up."""
     deadline = clock() + gate.timeout_seconds
     consecutive = 0
+    waiting_for_router = False
     while True:
         slot = slots.probe_staging()
-        consecutive = consecutive + 1 if slot.serving and slot.version == version else 0
-        progress.health(consecutive, gate.consecutive, slot)
-        if consecutive >= gate.consecutive and router.pool_up(Pool.CANARY):
-            return slot
+        before = consecutive
+        serving = slot.serving and slot.version == version
+        consecutive = min(consecutive + 1, gate.consecutive) if serving else 0
+        if consecutive < gate.consecutive or before < gate.consecutive:  # "passed" is said once
+            progress.health(consecutive, gate.consecutive, slot)
+        if consecutive >= gate.consecutive:
+            if router.pool_up(Pool.CANARY):
+                return slot
+            if not waiting_for_router:
+                waiting_for_router = True
+                progress.state("staging serves the version; waiting for the router to see the canary pool up")
         if clock() >= deadline:
             raise Refused(
                 f"the staging slot did not report healthy, ready and version {version} "

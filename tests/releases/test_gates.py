@@ -20,11 +20,12 @@ from releases.gates import (
     judge_latency,
     judge_rate,
     spent_alpha,
+    wait_until_serving,
 )
-from releases.model import Pool, PoolSample
-from releases.settings import AnalysisGate
+from releases.model import Pool, PoolSample, SlotHealth
+from releases.settings import AnalysisGate, HealthGate
 from releases.targets.metrics.protocol import NO_EVIDENCE, MetricSource, MetricsUnavailableError, PoolEvidence
-from tests.releases.fakes import FakeClock, FakeMetrics
+from tests.releases.fakes import FakeClock, FakeMetrics, FakeWorld
 
 GATE = AnalysisGate(bake_seconds=60, interval_seconds=5, max_bake_seconds=600, max_idle_seconds=60)
 INF = math.inf
@@ -310,3 +311,39 @@ def test_no_evidence_adds_nothing() -> None:
 def test_fake_metrics_raise_as_a_source_would() -> None:
     with pytest.raises(MetricsUnavailableError):
         FakeMetrics(unavailable="down").evidence(Pool.CANARY, 0, 1)
+
+
+# -- health gate -----------------------------------------------------------------------------------
+
+
+class RecordingProgress(Progress):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def health(self, consecutive: int, needed: int, slot: SlotHealth) -> None:
+        self.lines.append(f"health {consecutive}/{needed}")
+
+    def state(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def test_the_health_gate_says_passed_once_then_waits_for_the_router() -> None:
+    """A serving slot whose pool the router's monitor has not seen up yet: the gate reported
+    "passed" at every probe while it was in fact waiting (six times in one CI log)."""
+    world = FakeWorld()
+    world.slots.staging.version = "2.0.0"
+    world.router.canary_up = False
+    clock, progress = FakeClock(), RecordingProgress()
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        world.router.canary_up = clock.now >= 5
+
+    gate = HealthGate(consecutive=2, interval_seconds=1, timeout_seconds=30)
+    slot = wait_until_serving(world.slots, world.router, "2.0.0", gate, progress, clock, sleep)
+    assert slot.version == "2.0.0"
+    assert progress.lines == [
+        "health 1/2",
+        "health 2/2",
+        "staging serves the version; waiting for the router to see the canary pool up",
+    ]
