@@ -14,25 +14,19 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.releases.cloud_fakes.world import API_BALANCER, SECRETS, WEB_BALANCER, CloudWorld, cloud_world
+from tests.releases.cloud_fakes.world import (
+    API_BALANCER,
+    SECRETS,
+    STAGING,
+    WEB_BALANCER,
+    CloudWorld,
+    cloud_world,
+)
 from tests.releases.sandbox_helpers import Operator
 
 pytestmark = pytest.mark.e2e
 
 BALANCERS = {"web": WEB_BALANCER, "api": API_BALANCER}
-STAGING = {
-    "lease_seconds": 10,
-    "health": {"consecutive": 2, "interval_seconds": 0.1, "timeout_seconds": 10},
-    # Evidence at the fakes' rates passes a step in a few seconds; none holds it after 6.
-    "analysis": {
-        "bake_seconds": 1,
-        "interval_seconds": 0.3,
-        "max_bake_seconds": 30,
-        "max_idle_seconds": 6,
-        "min_requests": 10,
-    },
-    "verify_seconds": 1,
-}
 PATCH_WEIGHTS = r"/client/v4/zones/\w+/load_balancers/\w+"
 
 

@@ -215,24 +215,10 @@ def test_a_skewed_second_operator_cannot_take_a_live_lock(operator: Operator) ->
     release = slow.start("release", "--percent", "10", "--version", "2.0.0")
     try:
         wait_for_intent(operator, Step.BAKE, timeout=60)
-        skewed = subprocess.run(
-            ["faketime", "-f", "+1h", *operator.argv("release", "--percent", "50")],
-            capture_output=True,
-            text=True,
-            env=operator.env,
-            timeout=120,
-            check=False,
-        )
+        skewed = operator.run_skewed("+1h", "release", "--percent", "50")
         assert skewed.returncode == 3, skewed.stdout + skewed.stderr
         assert "lock held by" in skewed.stderr
-        status = subprocess.run(
-            ["faketime", "-f", "-10m", *operator.argv("sandbox.status")],
-            capture_output=True,
-            text=True,
-            env=operator.env,
-            timeout=120,
-            check=False,
-        )
+        status = operator.run_skewed("-10m", "sandbox.status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert "NO" not in status.stdout
         assert release.poll() is None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,25 +23,12 @@ import yaml
 from releases.journal import EventKind, Journal, Note
 from releases.plan import Step
 from releases.state.store import StateStore, parse_url
-from tests.releases.cloud_fakes.world import WEB_BALANCER, CloudWorld, cloud_world
+from tests.releases.cloud_fakes.world import STAGING, WEB_BALANCER, CloudWorld, cloud_world
 from tests.releases.sandbox_helpers import Operator
 from tests.state_stores import upgraded, wait_for_rows
 
 pytestmark = pytest.mark.e2e
 
-STAGING = {
-    "lease_seconds": 10,
-    "health": {"consecutive": 2, "interval_seconds": 0.1, "timeout_seconds": 10},
-    # Evidence at the fakes' rates passes a step in a few seconds; none holds it after 6.
-    "analysis": {
-        "bake_seconds": 1,
-        "interval_seconds": 0.3,
-        "max_bake_seconds": 30,
-        "max_idle_seconds": 6,
-        "min_requests": 10,
-    },
-    "verify_seconds": 1,
-}
 # A bake long enough to act during it, and a lease short enough for a pause to outlive it.
 FIRST_WEB_STEP = ("release", "--service", "web", "--percent", "10", "--version", "1.1.0")
 BAKING = "SELECT 1 FROM events WHERE kind = 'intent' AND action = :step"
@@ -161,15 +147,7 @@ def test_a_shell_whose_clock_is_an_hour_ahead_cannot_take_a_live_lock(
             60,
             step=Step.BAKE,
         )
-        second_step = bob.argv(*bob.cloud("release", "--service", "web", "--percent", "50"))
-        skewed = subprocess.run(
-            ["faketime", "-f", "+1h", *second_step],
-            capture_output=True,
-            text=True,
-            env=bob.env,
-            timeout=120,
-            check=False,
-        )
+        skewed = bob.run_skewed("+1h", *bob.cloud("release", "--service", "web", "--percent", "50"))
         assert skewed.returncode == 3, skewed.stdout + skewed.stderr
         assert "lock held by" in skewed.stderr and "on laptop-a" in skewed.stderr
         assert release.poll() is None

@@ -77,6 +77,17 @@ class Operator:
             self.argv(*args), capture_output=True, text=True, env=self.env, timeout=timeout, check=False
         )
 
+    def run_skewed(self, offset: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """`run` with this shell's clock moved by `offset` (libfaketime's form: `+1h`, `-10m`)."""
+        return subprocess.run(
+            ["faketime", "-f", offset, *self.argv(*args)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
+
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env

@@ -23,6 +23,20 @@ ACCOUNT = "a" * 32
 ZONE = "b" * 32
 WEB_BALANCER, WEB_STABLE, WEB_CANARY = "c" * 32, "d" * 32, "e" * 32
 API_BALANCER, API_STABLE, API_CANARY = "f" * 32, "1" * 32, "2" * 32
+# Staging's release settings for tests against the fakes: seconds instead of minutes.
+STAGING = {
+    "lease_seconds": 10,
+    "health": {"consecutive": 2, "interval_seconds": 0.1, "timeout_seconds": 10},
+    # Evidence at the fakes' rates passes a step in a few seconds; none holds it after 6.
+    "analysis": {
+        "bake_seconds": 1,
+        "interval_seconds": 0.3,
+        "max_bake_seconds": 30,
+        "max_idle_seconds": 6,
+        "min_requests": 10,
+    },
+    "verify_seconds": 1,
+}
 SECRETS = (cloudflare.TOKEN, azure.CLIENT_SECRET, azure.ACCESS_TOKEN, kubernetes.TOKEN, azure.DATABASE_URL)
 
 
