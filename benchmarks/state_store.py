@@ -1,6 +1,6 @@
 """The team state store against the local one: journal writes per release step, and `invoke status`.
 
-    .venv/bin/python benchmarks/state_store.py [--steps 100] [--status-runs 10]
+    .venv/bin/python benchmarks/state_store.py [--steps 100] [--status-runs 40]
 
 Starts a PostgreSQL cluster of its own (127.0.0.1, a scratch directory) and a scratch sandbox, then
 measures on the same machine, for a SQLite file and for a PostgreSQL database:
@@ -63,7 +63,8 @@ def step_writes(journal: Journal, steps: int) -> list[float]:
 
 def status_times(state_dir: Path, urls: dict[str, str], runs: int) -> dict[str, list[float]]:
     """Wall milliseconds of `invoke status --json` per store, the stores taking turns run by run
-    (so that a busy moment of the machine falls on both alike)."""
+    (so that a busy moment of the machine falls on both alike, and `paired_gap` can compare each
+    PostgreSQL run with the SQLite run beside it)."""
     command = [sys.executable, "-m", "invoke", "--search-root", str(PROJECT), "status", "--json"]
     times: dict[str, list[float]] = {name: [] for name in urls}
     for run in range(runs + 1):  # the first round warms the page cache and is not counted
@@ -95,6 +96,14 @@ def driver_import_times(runs: int) -> dict[str, list[float]]:
     return times
 
 
+def paired_gap(postgresql: list[float], sqlite: list[float]) -> tuple[float, float, float]:
+    """PostgreSQL minus SQLite, run by run: (median, first quartile, third quartile). A second
+    process's burst of work slows one pair, not the comparison of every pair, so this is the figure
+    the target is judged by; the difference of the two medians is printed beside it."""
+    quartiles = statistics.quantiles([p - s for p, s in zip(postgresql, sqlite, strict=True)], n=4)
+    return quartiles[1], quartiles[0], quartiles[2]
+
+
 def summary(times: list[float]) -> str:
     ordered = sorted(times)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -106,7 +115,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--status-runs", type=int, default=20)
+    parser.add_argument("--status-runs", type=int, default=40)
     arguments = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-state-") as scratch,
@@ -144,10 +153,15 @@ def main() -> None:
         print(f"  {name:<11} {summary(imports[name])}")
         results[name]["import"] = imports[name]
     for what in ("step", "status", "import"):
-        gap = statistics.median(results["postgresql"][what]) - statistics.median(results["sqlite"][what])
+        postgresql, sqlite = results["postgresql"][what], results["sqlite"][what]
+        gap, low, high = paired_gap(postgresql, sqlite)
+        of_medians = statistics.median(postgresql) - statistics.median(sqlite)
         verdict = "within" if gap <= 50 else "NOT within"
         target = "" if what == "import" else f", {verdict} the 50 ms target"
-        print(f"{what}: PostgreSQL - SQLite = {gap:+.2f} ms (median){target}")
+        print(
+            f"{what}: PostgreSQL - SQLite = {gap:+.2f} ms (median of pairs; quartiles {low:+.2f} to "
+            f"{high:+.2f}; of medians {of_medians:+.2f}){target}"
+        )
 
 
 if __name__ == "__main__":
