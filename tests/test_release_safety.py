@@ -1,6 +1,7 @@
 """Safety under faults, end to end on a real sandbox through `invoke`: a holder paused past its
 lease, rollback from a second shell while a release bakes, a journal held busy, SIGINT and SIGTERM
-at every step, a skewed second operator, a dead stable slot, and the sandbox's own bookkeeping."""
+at every step, a skewed second operator, a dead stable slot, a hung or dead router, and the
+sandbox's own bookkeeping."""
 
 from __future__ import annotations
 
@@ -254,6 +255,42 @@ def test_rollback_and_status_need_only_the_router(operator: Operator) -> None:
     rollback = operator.run("rollback")
     assert rollback.returncode == 0, rollback.stdout + rollback.stderr
     assert operator.status()["weights"] == {"stable": 1.0, "canary": 0.0}
+
+
+def test_a_hung_router_fails_the_rollback_in_bounded_time_and_the_same_command_finishes_it(
+    operator: Operator,
+) -> None:
+    operator = Operator(operator.state_dir, JUDGED)
+    with steady_load(operator):
+        first = operator.run("release", "--percent", "10", "--version", "2.0.0")
+    assert first.returncode == 0, first.stdout + first.stderr
+    haproxy = psutil.Process(_sandbox(operator).processes["haproxy"].pid)
+    haproxy.suspend()  # accepts connections on its socket, answers nothing
+    try:
+        stuck = operator.run("rollback")
+    finally:
+        haproxy.resume()
+    assert stuck.returncode == 3, stuck.stdout + stuck.stderr
+    assert "HAProxy runtime API" in stuck.stderr and "unreachable (timed out)" in stuck.stderr
+    web = operator.status()
+    assert web["release"]["state"] == "in flight" and web["weights"] == {"stable": 0.9, "canary": 0.1}
+    rollback = operator.run("rollback")
+    assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+    web = operator.status()
+    assert web["weights"] == {"stable": 1.0, "canary": 0.0} and web["release"]["outcome"] == "rolled_back"
+
+
+def test_a_dead_router_refuses_the_rollback_naming_it_and_changes_nothing(operator: Operator) -> None:
+    operator = Operator(operator.state_dir, JUDGED)
+    with steady_load(operator):
+        first = operator.run("release", "--percent", "10", "--version", "2.0.0")
+    assert first.returncode == 0, first.stdout + first.stderr
+    psutil.Process(_sandbox(operator).processes["haproxy"].pid).kill()
+    rollback = operator.run("rollback")
+    assert rollback.returncode == 3, rollback.stdout + rollback.stderr
+    assert "haproxy stopped" in rollback.stderr and "invoke sandbox.up" in rollback.stderr
+    release = journal_rows(operator, "SELECT outcome FROM releases ORDER BY id DESC LIMIT 1")
+    assert release == [(None,)]  # still in flight: nothing claims a rollback that did not happen
 
 
 def test_sandbox_up_on_a_running_sandbox_leaves_its_release_alone(operator: Operator) -> None:

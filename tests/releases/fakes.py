@@ -57,6 +57,8 @@ class FakeSlots:
     preflight_refusal: str | None = None
     unresolved: list[str] = field(default_factory=list)
     fetched: list[tuple[str, str]] = field(default_factory=list)  # (slot name, path) per smoke request
+    # A swap fails, changing nothing, as one whose router (or App Service) went away would.
+    swap_unavailable: bool = False
 
     def probe(self) -> tuple[SlotHealth, SlotHealth]:
         return self.production.health(), self.staging.health()
@@ -85,6 +87,8 @@ class FakeSlots:
         return slot.pages.get(path, (404, "not found"))
 
     def swap(self) -> None:
+        if self.swap_unavailable:
+            raise TargetUnavailable("slots: the router's runtime API is unreachable")
         self.swaps += 1
         self.production, self.staging = self.staging, self.production
 

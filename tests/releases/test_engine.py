@@ -184,6 +184,41 @@ def test_rollback_after_promotion_swaps_back(world: FakeWorld, journal: Journal)
         engine.rollback()
 
 
+def test_a_rollback_the_router_refuses_changes_nothing_and_the_same_command_finishes_it(
+    world: FakeWorld, journal: Journal
+) -> None:
+    engine = engine_for(world, journal)
+    engine.release(10, "2.0.0")
+    world.router.unavailable_for = Weights.all_stable()  # the router dies as the rollback starts
+    with pytest.raises(TargetUnavailable, match="router"):
+        engine.rollback()
+    assert world.router.weights == Weights(0.9, 0.1)
+    record = journal.latest_release("sandbox", "web")
+    assert record is not None and record.in_flight  # not claimed rolled back
+    world.router.unavailable_for = None  # the router is back
+    result = engine.rollback()
+    assert result.release is not None and result.release.outcome is Outcome.ROLLED_BACK
+    assert world.router.weights == Weights.all_stable()
+
+
+def test_a_rollback_cut_at_its_swap_back_is_finished_by_the_same_command(
+    world: FakeWorld, journal: Journal
+) -> None:
+    engine = engine_for(world, journal)
+    engine.auto("2.0.0")
+    world.slots.swap_unavailable = True
+    with pytest.raises(TargetUnavailable, match="unreachable"):
+        engine.rollback()
+    assert world.slots.production.version == "2.0.0"
+    record = journal.latest_release("sandbox", "web")
+    assert record is not None and record.outcome is Outcome.PROMOTED  # not claimed rolled back
+    world.slots.swap_unavailable = False
+    result = engine.rollback()
+    assert [action.step for action in result.actions] == [Step.SWAP_BACK]
+    assert world.slots.production.version == "1.0.0" and world.router.weights == Weights.all_stable()
+    assert result.release is not None and result.release.outcome is Outcome.ROLLED_BACK
+
+
 def test_a_second_version_while_one_is_in_flight_is_refused(world: FakeWorld, journal: Journal) -> None:
     engine = engine_for(world, journal)
     engine.release(10, "2.0.0")
