@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from releases.sandbox import processes
 from releases.sandbox.demo_app import LATENCY_BUCKETS
 from releases.sandbox.state import ProcessRecord
+from releases.topology import PrometheusMetricsSpec
+from tests.releases.cloud_fakes.kubernetes import COLOUR_LABEL
 
 TICK_SECONDS = 0.1
 PROMETHEUS_INSTALLED = shutil.which("prometheus") is not None
@@ -133,6 +135,21 @@ class RealPrometheus:
     def stop(self) -> None:
         if self.record is not None:
             processes.stop(self.record)
+
+
+def api_metrics_spec(url: str) -> PrometheusMetricsSpec:
+    """The api service's metrics as `ApiExporter` exports them (by colour, as on Kubernetes)."""
+    return PrometheusMetricsSpec(
+        url=url,
+        responses_metric="http_requests_total",
+        responses_labels={"app": "api"},
+        responses_pool_label=COLOUR_LABEL,
+        error_label="status",
+        error_pattern="5..",
+        latency_histogram="http_request_duration_seconds",
+        latency_labels={"app": "api"},
+        latency_pool_label=COLOUR_LABEL,
+    )
 
 
 class ApiMetrics:

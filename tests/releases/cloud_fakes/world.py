@@ -17,7 +17,7 @@ from tests.releases.cloud_fakes import azure, cloudflare, kubernetes
 from tests.releases.cloud_fakes.azure import FakeAzure
 from tests.releases.cloud_fakes.cloudflare import FakeCloudflare
 from tests.releases.cloud_fakes.kubernetes import FakeKubernetes
-from tests.releases.cloud_fakes.prometheus import PROMETHEUS_INSTALLED, ApiMetrics
+from tests.releases.cloud_fakes.prometheus import PROMETHEUS_INSTALLED, ApiMetrics, api_metrics_spec
 
 ACCOUNT = "a" * 32
 ZONE = "b" * 32
@@ -141,18 +141,7 @@ def topology(world_azure: FakeAzure, prometheus: str) -> dict[str, Any]:
                     "container": "api",
                     "colour_label": kubernetes.COLOUR_LABEL,
                 },
-                "metrics": {
-                    "kind": "prometheus",
-                    "url": prometheus,
-                    "responses_metric": "http_requests_total",
-                    "responses_labels": {"app": "api"},
-                    "responses_pool_label": kubernetes.COLOUR_LABEL,
-                    "error_label": "status",
-                    "error_pattern": "5..",
-                    "latency_histogram": "http_request_duration_seconds",
-                    "latency_labels": {"app": "api"},
-                    "latency_pool_label": kubernetes.COLOUR_LABEL,
-                },
+                "metrics": api_metrics_spec(prometheus).model_dump(),
             },
         },
     }

@@ -17,7 +17,8 @@ from releases.targets.metrics.prometheus import PrometheusSource
 from releases.targets.routers.cloudflare import _healthy
 from releases.targets.slots.app_service import image_with_tag
 from releases.targets.slots.kubernetes import _pointer, image_tag
-from releases.topology import AzureMonitorMetricsSpec, PrometheusMetricsSpec
+from releases.topology import AzureMonitorMetricsSpec
+from tests.releases.cloud_fakes.prometheus import api_metrics_spec
 
 SITE = (
     "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Web/sites/app"
@@ -94,17 +95,7 @@ def test_azure_monitor_sums_only_the_whole_minutes_of_the_span() -> None:
 
 
 def test_prometheus_queries_follow_the_colour_that_serves_the_pool_over_the_exact_span() -> None:
-    target = PrometheusMetricsSpec(
-        url="http://127.0.0.1:9090",
-        responses_metric="http_requests_total",
-        responses_labels={"app": "api"},
-        responses_pool_label="colour",
-        error_label="status",
-        error_pattern="5..",
-        latency_histogram="http_request_duration_seconds",
-        latency_labels={"app": "api"},
-        latency_pool_label="colour",
-    )
+    target = api_metrics_spec("http://127.0.0.1:9090")
     source = PrometheusSource(target, lambda pool: "green" if pool is Pool.CANARY else "blue")
     queries = source.queries(Pool.CANARY, 61.5)
     assert queries["requests"] == 'sum(increase(http_requests_total{app="api",colour="green"}[61500ms]))'

@@ -21,10 +21,10 @@ from releases.settings import AnalysisGate
 from releases.targets.metrics.azure_monitor import AzureMonitorSource
 from releases.targets.metrics.log_analytics import LogAnalyticsSource
 from releases.targets.metrics.prometheus import PrometheusSource
-from releases.topology import AzureMonitorMetricsSpec, PrometheusMetricsSpec
+from releases.topology import AzureMonitorMetricsSpec
 from tests.releases.cloud_fakes import azure
 from tests.releases.cloud_fakes.azure import FakeAzure
-from tests.releases.cloud_fakes.prometheus import PROMETHEUS_INSTALLED, ApiMetrics
+from tests.releases.cloud_fakes.prometheus import PROMETHEUS_INSTALLED, ApiMetrics, api_metrics_spec
 from tests.releases.fakes import FakeClock
 
 
@@ -161,17 +161,7 @@ def test_http_logs_give_errors_and_the_p95_of_each_slot(cloud: FakeAzure) -> Non
 
 needs_prometheus = pytest.mark.skipif(not PROMETHEUS_INSTALLED, reason="prometheus is not installed")
 
-API = PrometheusMetricsSpec(
-    url="http://127.0.0.1:9",
-    responses_metric="http_requests_total",
-    responses_labels={"app": "api"},
-    responses_pool_label="colour",
-    error_label="status",
-    error_pattern="5..",
-    latency_histogram="http_request_duration_seconds",
-    latency_labels={"app": "api"},
-    latency_pool_label="colour",
-)
+API = api_metrics_spec("http://127.0.0.1:9")
 
 
 @pytest.fixture
