@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
-from releases.errors import Superseded
+from releases.errors import JournalUnavailable, Superseded
 from releases.model import HoldReason, Migration, Outcome, ReleaseRecord
 from releases.process_identity import ProcessIdentity
 from releases.state.schema import events, leases, releases
@@ -142,10 +142,16 @@ class Journal:
         """A write transaction (on SQLite it takes the write lock up front, so read-then-write is
         atomic); with a fence, the first statement checks it (and renews the lease: the holder is
         demonstrably alive)."""
-        with self.store.write() as connection:
-            if self.fence is not None:
-                self._check_fence(connection, self.fence, renew=True)
-            yield connection
+        try:
+            with self.store.write() as connection:
+                if self.fence is not None:
+                    self._check_fence(connection, self.fence, renew=True)
+                yield connection
+        except JournalUnavailable:
+            # A holder stopped in the middle of a write (SIGSTOP, a frozen VM) wakes to find its
+            # transaction ended by the server and its lock taken over: that is what to say.
+            self.check_fence()
+            raise
 
     def check_fence(self) -> None:
         """Raise `Superseded` when this process no longer holds the lock it acquired (a read: for

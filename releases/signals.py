@@ -1,4 +1,5 @@
-"""SIGINT and SIGTERM as exceptions the engine can journal, and a quiet moment to do so.
+"""SIGINT and SIGTERM as exceptions the engine can journal, and a quiet moment to do so (which
+Ctrl-Z's SIGTSTP waits for too).
 
 Python turns SIGINT into KeyboardInterrupt; SIGTERM (what CI runners and `kill` send) would end
 the process on the spot, with nothing journaled and the lock left to expire. Inside
@@ -8,6 +9,7 @@ the interruption, releases the lock and says where traffic is (releases/engine.p
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -36,7 +38,7 @@ def _handling(handlers: dict[int, Any]) -> Iterator[None]:
     if not _main_thread():
         yield
         return
-    previous = {number: signal.getsignal(number) for number in HANDLED}
+    previous = {number: signal.getsignal(number) for number in handlers}
     for number, handler in handlers.items():
         signal.signal(number, handler)
     try:
@@ -69,11 +71,14 @@ class _Postponing:
 
 @contextmanager
 def postponed() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back until the block ends, then act on them: for writes that must
-    happen back to back (the promotion's swap and weights reset), where stopping in between would
-    leave canary traffic on the previous version, and for every journal write transaction, which a
-    signal must not cut in the driver's middle (it left SQLite's write lock held by a connection
-    nobody closed, and the interruption's own note then waited for it in vain).
+    """Hold SIGINT, SIGTERM and SIGTSTP back until the block ends, then act on them: for writes
+    that must happen back to back (the promotion's swap and weights reset), where stopping in
+    between would leave canary traffic on the previous version, and for every journal write
+    transaction, which a signal must not cut in the driver's middle (it left SQLite's write lock
+    held by a connection nobody closed, and the interruption's own note then waited for it in
+    vain). Ctrl-Z (SIGTSTP) stops the process once the block is over: stopped inside it, the
+    process would hold SQLite's write lock, and every other command, a rollback too, would wait
+    for it until it is resumed.
 
     Inside a `postponed` block an inner one changes nothing (the outer acts at its end); inside
     `deferred`, or where the signals are ignored, neither does it."""
@@ -82,10 +87,14 @@ def postponed() -> Iterator[None]:
         yield
         return
     postponing = _Postponing()
-    with _handling(dict.fromkeys(HANDLED, postponing)):
+    held = [*HANDLED] if signal.getsignal(signal.SIGTSTP) == signal.SIG_IGN else [*HANDLED, signal.SIGTSTP]
+    with _handling(dict.fromkeys(held, postponing)):
         yield
-    if postponing.received:
-        if postponing.received[0] == signal.SIGTERM:
+    if signal.SIGTSTP in postponing.received:
+        os.kill(os.getpid(), signal.SIGTSTP)  # to the handler it had before: by default, stop here
+    interruptions = [signum for signum in postponing.received if signum != signal.SIGTSTP]
+    if interruptions:
+        if interruptions[0] == signal.SIGTERM:
             raise Terminated(signal.SIGTERM)
         raise KeyboardInterrupt
 

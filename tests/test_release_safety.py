@@ -28,6 +28,7 @@ from tests.releases.sandbox_helpers import (
     journal_rows,
     needs_sandbox_programs,
     origin_headers,
+    pause_between_writes,
     public_url,
     steady_load,
     wait_for_intent,
@@ -77,7 +78,7 @@ def test_a_holder_paused_past_its_lease_writes_nothing_after_a_rollback(operator
     release = slow.start("release", "--auto", "--version", "2.0.0")
     try:
         wait_for_intent(operator, Step.BAKE, timeout=60)
-        release.send_signal(signal.SIGSTOP)
+        pause_between_writes(release, operator)
         time.sleep(3)  # past the 2 s lease: the paused holder's heartbeat is paused too
         rollback = operator.run("rollback", "--reason", "paused release")
         assert rollback.returncode == 0, rollback.stdout + rollback.stderr

@@ -11,7 +11,10 @@ What differs between the two lives here and nowhere else:
   atomic; PostgreSQL locks the rows it reads for update (`lock_row`);
 - waiting: SQLite's busy timeout, PostgreSQL's `lock_timeout` and `statement_timeout`; either way
   a store that stays busy (or is full, or unreachable) becomes `JournalUnavailable`, naming the store
-  without its password;
+  without its password (and, on SQLite, the process that holds it);
+- a writer stopped mid-transaction: PostgreSQL ends its transaction after
+  `idle_in_transaction_session_timeout`; a SQLite file stays locked until the process is resumed
+  (the tool itself postpones Ctrl-Z past its writes, releases/signals.py);
 - the lease clock (`clock`): the boot's clock for SQLite on this machine, the database server's
   clock for PostgreSQL, so that machines never compare their own clocks.
 """
@@ -34,11 +37,17 @@ from releases.errors import BadInput, JournalUnavailable, Refused
 from releases.process_identity import boot_id
 from releases.redact import MASK, mask, redact_url
 from releases.state import schema
+from releases.state.holders import describe_holders
 
 # How long a write waits for another writer before the store is reported busy.
 BUSY_TIMEOUT_SECONDS = 10.0
 # PostgreSQL: how long a statement may run, and how long to wait for the server to answer at all.
 STATEMENT_TIMEOUT_SECONDS = 30.0
+# PostgreSQL: a transaction left idle this long is ended by the server. Every transaction here is
+# a few statements back to back, so only a client stopped in the middle of one (SIGSTOP, a frozen
+# VM, a laptop lid closed) gets there: its row locks are freed before anyone else's write gives up
+# waiting for them (BUSY_TIMEOUT_SECONDS), and its commit, when it wakes up, fails.
+IDLE_IN_TRANSACTION_SECONDS = BUSY_TIMEOUT_SECONDS / 2
 CONNECT_TIMEOUT_SECONDS = 10
 POSTGRES_CLOCK_ID = "postgresql-server"
 UPGRADE_COMMAND = "invoke state.upgrade"
@@ -95,7 +104,8 @@ class StateStore:
         if self.is_postgres:
             options = (
                 f"-c lock_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)} "
-                f"-c statement_timeout={int(STATEMENT_TIMEOUT_SECONDS * 1000)}"
+                f"-c statement_timeout={int(STATEMENT_TIMEOUT_SECONDS * 1000)} "
+                f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_SECONDS * 1000)}"
             )
             return create_engine(
                 self.url,
@@ -149,9 +159,10 @@ class StateStore:
             detail = mask(detail.replace(str(self.url.password), MASK))
         sqlstate = getattr(cause, "sqlstate", None)
         if "locked" in detail or "busy" in detail or sqlstate == "55P03":
+            holders = "" if self.path is None else describe_holders(self.path)
             return (
-                f"another process held it for more than {BUSY_TIMEOUT_SECONDS:g} s ({detail}); wait for it "
-                "and rerun"
+                f"another process held it for more than {BUSY_TIMEOUT_SECONDS:g} s ({detail}){holders}; "
+                "wait for it and rerun"
             )
         if sqlstate == "57014":
             return f"a statement ran past {STATEMENT_TIMEOUT_SECONDS:g} s ({detail}); rerun"

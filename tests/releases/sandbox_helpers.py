@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import yaml
 
 from releases.rehearsal.load import LoadGenerator
 from releases.sandbox.datastores import missing_programs
+from releases.state.holders import write_lock_holders
 from tests.conftest import PROJECT_DIR
 
 needs_sandbox_programs = pytest.mark.skipif(
@@ -113,6 +115,19 @@ def journal_rows(operator: Operator, query: str, *parameters: object) -> list[tu
         return []
     with sqlite3.connect(path, timeout=10) as connection:
         return connection.execute(query, parameters).fetchall()
+
+
+def pause_between_writes(process: subprocess.Popen[str], operator: Operator) -> None:
+    """SIGSTOP `process` at a moment it holds no write lock on the SQLite journal. Stopped inside a
+    write, it would block every other command's writes until resumed: the rollback would fail
+    after the busy timeout, naming the stopped process (tests/releases/state/test_holders.py)."""
+    journal = operator.state_dir / "journal.sqlite"
+    while True:
+        process.send_signal(signal.SIGSTOP)
+        if process.pid not in write_lock_holders(journal):
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
 
 
 def wait_for_intent(operator: Operator, step: str, timeout: float) -> None:

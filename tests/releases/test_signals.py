@@ -1,12 +1,18 @@
 """Signals against journal writes: a write transaction is never cut in the middle; SIGINT and
 SIGTERM are acted on once it has committed (and, while an interruption is being journaled, not
-at all)."""
+at all), and Ctrl-Z stops the process only then."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import psutil
 import pytest
 from sqlalchemy import func, select
 
@@ -53,3 +59,46 @@ def test_inside_a_postponed_block_a_write_leaves_the_signal_to_the_block(journal
         write_two_notes_with_a_signal_between(journal, signal.SIGINT)
         reached_the_end_of_the_block = True
     assert reached_the_end_of_the_block and notes(journal) == 2
+
+
+CTRL_Z_IN_A_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from releases import signals
+from releases.journal import EventKind, Journal
+
+journal = Journal(Path(sys.argv[1]), operator="alice")
+journal.record("sandbox", "web", EventKind.NOTE, "schema ready")
+with signals.interruptible(), journal.transaction() as connection:
+    journal._insert_event(connection, "sandbox", "web", EventKind.NOTE, "first", None, {})
+    os.kill(os.getpid(), signal.SIGTSTP)  # Ctrl-Z, in the middle of the transaction
+    journal._insert_event(connection, "sandbox", "web", EventKind.NOTE, "second", None, {})
+print("resumed", flush=True)
+"""
+
+
+def test_ctrl_z_inside_a_write_stops_the_process_only_once_it_committed(tmp_path: Path) -> None:
+    """Stopped inside the transaction, it would hold SQLite's write lock until resumed: every
+    other command, a rollback too, waited for it and failed after the busy timeout."""
+    path = tmp_path / "journal.sqlite"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_Z_IN_A_WRITE, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        process = psutil.Process(child.pid)
+        deadline = time.monotonic() + 30
+        while process.status() != psutil.STATUS_STOPPED:
+            assert child.poll() is None and time.monotonic() < deadline, "the child never stopped"
+            time.sleep(0.05)
+        with sqlite3.connect(path, timeout=1, isolation_level=None) as connection:
+            connection.execute("BEGIN IMMEDIATE")  # the write lock is free while it is stopped
+            connection.execute("ROLLBACK")
+            count = connection.execute("SELECT count(*) FROM events WHERE action IN ('first', 'second')")
+            assert count.fetchone() == (2,)  # committed before it stopped
+        process.resume()
+        stdout, _ = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0 and stdout == "resumed\n"

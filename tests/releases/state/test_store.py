@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -14,6 +17,7 @@ from sqlalchemy import text
 
 from releases.errors import BadInput, JournalUnavailable
 from releases.journal import EventKind, Journal
+from releases.lock import ReleaseLock
 from releases.state import schema
 from releases.state import store as store_module
 from releases.state.store import StateStore, parse_url
@@ -156,6 +160,54 @@ def test_a_postgres_store_held_busy_is_a_clear_refusal(
     finally:
         busy.wait(timeout=30)
     assert journal.events() == []
+
+
+# A release's journal write, stopped in the middle of its transaction (holding the lease row).
+STOPPED_HOLDER = """
+import os, signal, sys
+from releases.journal import EventKind, Journal
+from releases.lock import ReleaseLock
+
+journal = Journal(sys.argv[1], "alice")
+try:
+    with ReleaseLock(journal, "sandbox", "web", lease_seconds=1):
+        with journal.transaction() as connection:
+            journal._insert_event(connection, "sandbox", "web", EventKind.NOTE, "paused", None, {})
+            print("writing", flush=True)
+            os.kill(os.getpid(), signal.SIGSTOP)
+except Exception as error:
+    print(type(error).__name__, flush=True)
+    sys.exit(1)
+"""
+
+
+def test_a_holder_stopped_in_its_write_is_taken_over_and_told_so_when_it_wakes(
+    postgres_url: str,
+) -> None:
+    """A laptop closed (or a process SIGSTOPped) in the middle of a write held the lease row until
+    it woke: every release and rollback on the team's store waited for it, then gave up. Now the
+    server ends the stopped transaction, another command takes the lock over, and the holder, on
+    waking, is told it was superseded (not that the store failed)."""
+    StateStore(postgres_url).upgrade()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_HOLDER, postgres_url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "writing\n"
+        process = psutil.Process(holder.pid)
+        while process.status() != psutil.STATUS_STOPPED:
+            time.sleep(0.05)
+        journal = Journal(postgres_url, "bob")
+        with ReleaseLock(journal, "sandbox", "web", lease_seconds=60, takeover=True) as lock:
+            assert lock.token == 2  # alice held token 1; her lease ran out while she was stopped
+        process.resume()
+        said, _ = holder.communicate(timeout=30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert holder.returncode == 1 and said == "Superseded\n"
+    assert [event.action for event in journal.events() if event.action == "paused"] == []
 
 
 def test_urls_other_than_sqlite_and_postgresql_are_bad_input() -> None:
