@@ -164,9 +164,9 @@ def test_a_source_without_latency_histogram_never_passes() -> None:
 
 
 def bake_canary(
-    metrics: MetricSource, gate: AnalysisGate = GATE, compare: bool = True
+    metrics: MetricSource, gate: AnalysisGate = GATE, compare: bool = True, clock: FakeClock | None = None
 ) -> tuple[BakeResult, FakeClock]:
-    clock = FakeClock()
+    clock = clock or FakeClock()
     clock.now = 1_000.0
     result = bake(
         "canary 10%",
@@ -204,6 +204,39 @@ def test_no_traffic_ends_inconclusive_saying_so_never_passed() -> None:
     assert result.verdict is Verdict.INCONCLUSIVE
     assert "no request reached the canary pool" in result.reasons[0]
     assert clock.now - 1_000 == pytest.approx(GATE.max_idle_seconds, abs=GATE.interval_seconds)
+
+
+@dataclass
+class SlowMetrics(FakeMetrics):
+    """Plenty of traffic, but every answer takes `answer_seconds` of the clock: a starved machine,
+    or a slow metrics API."""
+
+    clock: FakeClock | None = None
+    answer_seconds: float = 0.0
+
+    def evidence(self, pool: Pool, start: float, end: float) -> PoolEvidence:
+        assert self.clock is not None
+        self.clock.now += self.answer_seconds
+        return super().evidence(pool, start, end)
+
+
+def test_looks_slower_than_the_idle_limit_are_not_idleness() -> None:
+    """Under -n 4 a release was held "with nothing new to judge" while every look it managed to
+    make found new requests: the looks themselves took longer than the idle limit."""
+    clock = FakeClock()
+    metrics = SlowMetrics(clock=clock, answer_seconds=GATE.max_idle_seconds + 10)
+    result, _ = bake_canary(metrics, clock=clock)
+    assert result.verdict is Verdict.PASS, result.reasons
+
+
+def test_a_slow_look_that_finds_nothing_new_after_the_idle_limit_holds() -> None:
+    clock = FakeClock()
+    metrics = SlowMetrics(clock=clock, answer_seconds=GATE.max_idle_seconds + 10)
+    metrics.samples[Pool.CANARY] = PoolSample(requests=0, errors=0, p95_seconds=None)
+    result, _ = bake_canary(metrics, clock=clock)
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "no request reached the canary pool" in result.reasons[0]
+    assert clock.now - 1_000 < GATE.max_bake_seconds  # held for idleness, not at the deadline
 
 
 def test_thin_traffic_extends_the_bake_to_its_deadline_and_says_what_it_needs() -> None:
