@@ -72,11 +72,16 @@ def test_thirty_percent_errors_at_forty_requests_a_second_roll_back_at_the_first
 
 def test_half_the_error_limit_at_a_hundred_requests_a_second_is_promoted(operator: Operator) -> None:
     """A true 0.5% against 1% was rolled back 3 times of 3: a point estimate over small windows,
-    re-judged every second. (About two minutes: showing 0.5% under 1% takes thousands of requests.)"""
+    re-judged every second. Showing 0.5% under 1% takes a few thousand canary requests, so the
+    steps are 50% and 100%: at 10% the time that takes grows with how busy the machine is (on a
+    loaded one the load generator reaches a third of its rate), past the sandbox's 600 s limit."""
+    halves = {**SANDBOX["releases"]["sandbox"], "steps": [50, 100]}
+    operator = Operator(operator.state_dir, {"releases": {"sandbox": halves}})
     deploy = operator.run("sandbox.deploy", "--version", "2.4.0", "--error-rate", "0.005")
     assert deploy.returncode == 0, deploy.stderr
     with steady_load(operator, rate=100, seconds=600):
-        result = operator.run("release", "--auto", "--version", "2.4.0", timeout=600)
+        # Past the bake's own 600 s deadline: a hold is reported as one, with its reasons.
+        result = operator.run("release", "--auto", "--version", "2.4.0", timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     web = operator.status()
     assert web["production"]["version"] == "2.4.0"
