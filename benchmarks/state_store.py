@@ -117,6 +117,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--status-runs", type=int, default=40)
     arguments = parser.parse_args()
+    if arguments.steps < 1 or arguments.status_runs < 2:
+        parser.error("--steps must be at least 1 and --status-runs at least 2 (quartiles need two)")
     with (
         tempfile.TemporaryDirectory(prefix="bench-state-") as scratch,
         running_postgres(Path(scratch)) as cluster,
@@ -152,15 +154,21 @@ def main() -> None:
     for name in urls:
         print(f"  {name:<11} {summary(imports[name])}")
         results[name]["import"] = imports[name]
-    for what in ("step", "status", "import"):
-        postgresql, sqlite = results["postgresql"][what], results["sqlite"][what]
-        gap, low, high = paired_gap(postgresql, sqlite)
-        of_medians = statistics.median(postgresql) - statistics.median(sqlite)
+    of_medians = {
+        what: statistics.median(results["postgresql"][what]) - statistics.median(results["sqlite"][what])
+        for what in ("step", "status", "import")
+    }
+    # The step writes run store after store (one lock each), so they are compared by their medians.
+    verdict = "within" if of_medians["step"] <= 50 else "NOT within"
+    step = of_medians["step"]
+    print(f"step: PostgreSQL - SQLite = {step:+.2f} ms (of medians), {verdict} the 50 ms target")
+    for what in ("status", "import"):
+        gap, low, high = paired_gap(results["postgresql"][what], results["sqlite"][what])
         verdict = "within" if gap <= 50 else "NOT within"
         target = "" if what == "import" else f", {verdict} the 50 ms target"
         print(
             f"{what}: PostgreSQL - SQLite = {gap:+.2f} ms (median of pairs; quartiles {low:+.2f} to "
-            f"{high:+.2f}; of medians {of_medians:+.2f}){target}"
+            f"{high:+.2f}; of medians {of_medians[what]:+.2f}){target}"
         )
 
 

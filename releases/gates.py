@@ -483,10 +483,11 @@ def bake(
     idle_limit = gate.max_idle_seconds + lag
     pools = [judged_pool, Pool.STABLE] if compare and judged_pool is not Pool.STABLE else [judged_pool]
     last_progress, last_requests = started, 0.0
-    # Looks since the last progress that found nothing new (no data, no new request, or no answer).
-    # Idle means such a look came after `idle_limit`, not only that the time passed: on a starved
-    # machine, or with a slow metrics API, one look may take longer than the limit itself.
-    fruitless = 0
+    # When the latest look since the last progress that found nothing new (no data, no new
+    # request, or no answer) was started. Idle means such a look was started `idle_limit` after the
+    # last progress, not only that the time passed: on a starved machine, or with a slow metrics
+    # API, one look may take longer than the limit itself.
+    fruitless_at: float | None = None
     comparisons, compared_at = 0, 0.0
     unavailable: list[str] = []
     analysis: Analysis | None = None
@@ -510,12 +511,12 @@ def bake(
                 paused_since = now
             elif interjection is Interjection.RESUME and paused_since is not None:
                 paused_total += now - paused_since
-                paused_since, last_progress, fruitless = None, now, 0  # idle counts from the resume
+                paused_since, last_progress, fruitless_at = None, now, None  # idle counts from here
             elif interjection is Interjection.END:
                 verdict = analysis.verdict if analysis is not None else Verdict.INCONCLUSIVE
                 return result(verdict, analysis.reasons if analysis is not None else (), ended=True)
         paused = paused_since is not None
-        idle = fruitless > 0 and now - last_progress >= idle_limit
+        idle = fruitless_at is not None and fruitless_at - last_progress >= idle_limit
         if not paused and (now >= deadline + paused_total or idle):
             break
         sleep(gate.interval_seconds if paused else max(0.0, min(gate.interval_seconds, deadline - now)))
@@ -523,7 +524,7 @@ def bake(
         try:
             untils = [metrics.complete_until(pool, now) for pool in pools]
             if any(until is None or until <= window_start for until in untils):
-                fruitless += 1
+                fruitless_at = now
                 progress.bake(label, remaining, duration, analysis, paused)
                 continue
             until = min(until for until in untils if until is not None)
@@ -533,14 +534,14 @@ def bake(
             baseline = metrics.evidence(Pool.STABLE, window_start, until) if len(pools) > 1 else None
         except MetricsUnavailableError as error:
             unavailable.append(str(error))
-            fruitless += 1
+            fruitless_at = now
             progress.bake(label, remaining, duration, analysis, paused)
             continue
         unavailable.clear()  # it answers again: only a silence since the last look explains a hold
         if judged.requests > last_requests or paused:
-            last_progress, last_requests, fruitless = clock(), max(last_requests, judged.requests), 0
+            last_progress, last_requests, fruitless_at = clock(), max(last_requests, judged.requests), None
         else:
-            fruitless += 1
+            fruitless_at = now
         comparison_alpha = None
         if (
             baseline is not None

@@ -147,10 +147,14 @@ class Journal:
                 if self.fence is not None:
                     self._check_fence(connection, self.fence, renew=True)
                 yield connection
-        except JournalUnavailable:
+        except JournalUnavailable as unavailable:
             # A holder stopped in the middle of a write (SIGSTOP, a frozen VM) wakes to find its
-            # transaction ended by the server and its lock taken over: that is what to say.
-            self.check_fence()
+            # transaction ended by the server and its lock taken over: that is what to say. If the
+            # fence cannot be read either, the write's own error is the one to report.
+            try:
+                self.check_fence()
+            except JournalUnavailable:
+                raise unavailable from None
             raise
 
     def check_fence(self) -> None:

@@ -48,9 +48,30 @@ def _handling(handlers: dict[int, Any]) -> Iterator[None]:
             signal.signal(number, handler)
 
 
+# Held by a thread other than the main one (the lease heartbeat) for each of its journal writes:
+# Ctrl-Z's handler waits for it, so the process never stops with that write half done.
+_thread_writes = threading.Lock()
+
+
+def _stop_between_writes(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-Z (SIGTSTP) in a command: stop as Ctrl-Z does, once no other thread is in the middle
+    of a journal write (the main thread's writes hold the signal back themselves: `postponed`)."""
+    with _thread_writes:
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # the process stops here, and goes on from here
+        signal.signal(signal.SIGTSTP, _stop_between_writes)
+
+
 def interruptible() -> AbstractContextManager[None]:
-    """SIGTERM raises `Terminated` and SIGINT `KeyboardInterrupt` in the main thread."""
-    return _handling({signal.SIGTERM: _raise_terminated, signal.SIGINT: signal.default_int_handler})
+    """SIGTERM raises `Terminated` and SIGINT `KeyboardInterrupt` in the main thread; SIGTSTP
+    (Ctrl-Z) stops the process between journal writes, never in the middle of one."""
+    return _handling(
+        {
+            signal.SIGTERM: _raise_terminated,
+            signal.SIGINT: signal.default_int_handler,
+            signal.SIGTSTP: _stop_between_writes,
+        }
+    )
 
 
 def deferred() -> AbstractContextManager[None]:
@@ -76,27 +97,40 @@ def postponed() -> Iterator[None]:
     between would leave canary traffic on the previous version, and for every journal write
     transaction, which a signal must not cut in the driver's middle (it left SQLite's write lock
     held by a connection nobody closed, and the interruption's own note then waited for it in
-    vain). Ctrl-Z (SIGTSTP) stops the process once the block is over: stopped inside it, the
-    process would hold SQLite's write lock, and every other command, a rollback too, would wait
-    for it until it is resumed.
+    vain). Ctrl-Z stops the process once the block is over, even if it failed: stopped inside it,
+    the process would hold SQLite's write lock, and every other command, a rollback too, would
+    wait for it until it is resumed.
 
-    Inside a `postponed` block an inner one changes nothing (the outer acts at its end); inside
-    `deferred`, or where the signals are ignored, neither does it."""
-    current = signal.getsignal(signal.SIGINT) if _main_thread() else None
-    if not _main_thread() or isinstance(current, _Postponing) or current == signal.SIG_IGN:
+    In a thread other than the main one (where signals are not delivered) the block holds
+    `_thread_writes` instead, which Ctrl-Z's handler waits for. Inside a `postponed` block an inner
+    one changes nothing (the outer acts at its end); inside `deferred`, or where a signal is
+    ignored, that signal is left alone."""
+    if not _main_thread():
+        with _thread_writes:
+            yield
+        return
+    held = [number for number in (*HANDLED, signal.SIGTSTP) if _may_hold(number)]
+    if not held:
         yield
         return
     postponing = _Postponing()
-    held = [*HANDLED] if signal.getsignal(signal.SIGTSTP) == signal.SIG_IGN else [*HANDLED, signal.SIGTSTP]
-    with _handling(dict.fromkeys(held, postponing)):
-        yield
-    if signal.SIGTSTP in postponing.received:
-        os.kill(os.getpid(), signal.SIGTSTP)  # to the handler it had before: by default, stop here
-    interruptions = [signum for signum in postponing.received if signum != signal.SIGTSTP]
+    try:
+        with _handling(dict.fromkeys(held, postponing)):
+            yield
+    finally:
+        if signal.SIGTSTP in postponing.received:
+            os.kill(os.getpid(), signal.SIGTSTP)  # to the handler it had before: stop, now
+    interruptions = [number for number in postponing.received if number != signal.SIGTSTP]
     if interruptions:
         if interruptions[0] == signal.SIGTERM:
             raise Terminated(signal.SIGTERM)
         raise KeyboardInterrupt
+
+
+def _may_hold(number: int) -> bool:
+    """Not if an outer `postponed` block holds it already, nor if it is ignored (`deferred`)."""
+    current = signal.getsignal(number)
+    return not isinstance(current, _Postponing) and current != signal.SIG_IGN
 
 
 def exit_code(interruption: BaseException) -> int:

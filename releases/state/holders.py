@@ -31,7 +31,9 @@ def write_lock_holders(database: Path) -> list[int]:
         # the number, and is not a holder.
         fields = line.split()
         if fields[1:4] == ["POSIX", "ADVISORY", "WRITE"] and fields[5:7] == [key, WAL_WRITE_LOCK_BYTE]:
-            holders.append(int(fields[4]))
+            pid = int(fields[4])
+            if pid > 0:  # 0: a holder in another pid namespace, which cannot be named from here
+                holders.append(pid)
     return holders
 
 

@@ -164,6 +164,11 @@ class StateStore:
                 f"another process held it for more than {BUSY_TIMEOUT_SECONDS:g} s ({detail}){holders}; "
                 "wait for it and rerun"
             )
+        if sqlstate == "25P03":
+            return (
+                f"this process was stopped in the middle of a write for more than "
+                f"{IDLE_IN_TRANSACTION_SECONDS:g} s, and the server ended the write ({detail}); rerun"
+            )
         if sqlstate == "57014":
             return f"a statement ran past {STATEMENT_TIMEOUT_SECONDS:g} s ({detail}); rerun"
         if "full" in detail or sqlstate in ("53100", "53200"):
@@ -176,8 +181,8 @@ class StateStore:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: on SQLite the write lock is taken at its start. SIGINT and
-        SIGTERM wait for it to end (commit or roll back) and are acted on right after."""
+        """One write transaction: on SQLite the write lock is taken at its start. SIGINT, SIGTERM
+        and Ctrl-Z wait for it to end (commit or roll back) and are acted on right after."""
         self.check_schema()
         with signals.postponed(), self.faults(), self.engine.connect() as connection:
             connection.execution_options(sqlite_begin="IMMEDIATE")

@@ -22,6 +22,7 @@ from releases.rehearsal.load import LoadGenerator
 from releases.sandbox.datastores import missing_programs
 from releases.state.holders import write_lock_holders
 from tests.conftest import PROJECT_DIR
+from tests.process_states import wait_until_stopped
 
 needs_sandbox_programs = pytest.mark.skipif(
     shutil.which("haproxy") is None or shutil.which("prometheus") is None or bool(missing_programs()),
@@ -124,6 +125,7 @@ def pause_between_writes(process: subprocess.Popen[str], operator: Operator) -> 
     journal = operator.state_dir / "journal.sqlite"
     while True:
         process.send_signal(signal.SIGSTOP)
+        wait_until_stopped(process.pid)
         if process.pid not in write_lock_holders(journal):
             return
         process.send_signal(signal.SIGCONT)

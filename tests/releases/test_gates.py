@@ -229,6 +229,29 @@ def test_looks_slower_than_the_idle_limit_are_not_idleness() -> None:
     assert result.verdict is Verdict.PASS, result.reasons
 
 
+@dataclass
+class GrainedSlowMetrics(SlowMetrics):
+    """Data complete to whole 15 s grains (a Prometheus scrape, an Azure Monitor minute): two
+    looks inside one grain see the same data. The second look's canary answer is slow."""
+
+    calls: int = 0
+
+    def complete_until(self, pool: Pool, now: float) -> float | None:
+        return math.floor(now / 15) * 15
+
+    def evidence(self, pool: Pool, start: float, end: float) -> PoolEvidence:
+        self.calls += 1
+        self.answer_seconds = GATE.max_idle_seconds + 10 if self.calls == 3 else 0.0
+        return super().evidence(pool, start, end)
+
+
+def test_a_slow_look_started_before_the_idle_limit_is_not_idleness() -> None:
+    """The look that found nothing new was started well inside the limit; it only ended past it."""
+    clock = FakeClock()
+    result, _ = bake_canary(GrainedSlowMetrics(clock=clock), clock=clock)
+    assert result.verdict is Verdict.PASS, result.reasons
+
+
 def test_a_slow_look_that_finds_nothing_new_after_the_idle_limit_holds() -> None:
     clock = FakeClock()
     metrics = SlowMetrics(clock=clock, answer_seconds=GATE.max_idle_seconds + 10)

@@ -3,9 +3,13 @@ displaced lock holder cannot make. Each test runs against a SQLite file and a re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 
-from releases.errors import Superseded
+from releases.errors import JournalUnavailable, Superseded
 from releases.journal import EventKind, Journal, Note
 from releases.lock import ReleaseLock
 from releases.model import HoldReason, Outcome
@@ -83,3 +87,25 @@ def test_writes_carry_the_holders_token_and_stop_once_it_is_displaced(journal: J
     assert stored is not None and stored.last_percent is None  # the displaced write changed nothing
     tokens = {e.action: e.token for e in journal.events(record.id)}
     assert token is not None and tokens[Note.RELEASE_STARTED] == token
+
+
+def test_a_failed_write_whose_fence_cannot_be_read_either_reports_the_write(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed fenced write asks whether the lock was taken over; when that read fails too, the
+    write's own error (which may name a stopped holder of the journal) is the one reported."""
+    with ReleaseLock(journal, "sandbox", "web", lease_seconds=60):
+
+        def failing(what: str) -> Any:
+            @contextmanager
+            def transaction() -> Iterator[None]:
+                raise JournalUnavailable(what)
+                yield
+
+            return transaction
+
+        monkeypatch.setattr(journal.store, "write", failing("the write's cause"))
+        monkeypatch.setattr(journal.store, "read", failing("the fence's read"))
+        with pytest.raises(JournalUnavailable, match="the write's cause"):
+            journal.record("sandbox", "web", EventKind.NOTE, "lost")
+        monkeypatch.undo()

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -20,6 +19,7 @@ from releases import signals
 from releases.errors import Terminated
 from releases.journal import EventKind, Journal
 from releases.state.schema import events
+from tests.process_states import wait_until_stopped
 
 
 def notes(journal: Journal) -> int:
@@ -77,25 +77,78 @@ print("resumed", flush=True)
 """
 
 
+def ctrl_z_child(script: str, path: Path) -> subprocess.Popen[str]:
+    """`script` in a process group of its own within this session: in an orphaned group (pytest
+    started by setsid, as some CI runners do) the kernel would discard the child's SIGTSTP."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True, process_group=0
+    )
+
+
 def test_ctrl_z_inside_a_write_stops_the_process_only_once_it_committed(tmp_path: Path) -> None:
     """Stopped inside the transaction, it would hold SQLite's write lock until resumed: every
     other command, a rollback too, waited for it and failed after the busy timeout."""
     path = tmp_path / "journal.sqlite"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CTRL_Z_IN_A_WRITE, str(path)], stdout=subprocess.PIPE, text=True
-    )
+    child = ctrl_z_child(CTRL_Z_IN_A_WRITE, path)
     try:
-        process = psutil.Process(child.pid)
-        deadline = time.monotonic() + 30
-        while process.status() != psutil.STATUS_STOPPED:
-            assert child.poll() is None and time.monotonic() < deadline, "the child never stopped"
-            time.sleep(0.05)
+        wait_until_stopped(child.pid)
         with sqlite3.connect(path, timeout=1, isolation_level=None) as connection:
             connection.execute("BEGIN IMMEDIATE")  # the write lock is free while it is stopped
             connection.execute("ROLLBACK")
             count = connection.execute("SELECT count(*) FROM events WHERE action IN ('first', 'second')")
             assert count.fetchone() == (2,)  # committed before it stopped
-        process.resume()
+        psutil.Process(child.pid).resume()
+        stdout, _ = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0 and stdout == "resumed\n"
+
+
+CTRL_Z_DURING_A_THREADS_WRITE = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from releases import signals
+from releases.journal import EventKind, Journal
+
+journal = Journal(Path(sys.argv[1]), operator="alice")
+journal.record("sandbox", "web", EventKind.NOTE, "schema ready")
+writing = threading.Event()
+
+
+def heartbeat_like_write() -> None:
+    with journal.transaction() as connection:
+        journal._insert_event(connection, "sandbox", "web", EventKind.NOTE, "first", None, {})
+        writing.set()
+        time.sleep(1)
+        journal._insert_event(connection, "sandbox", "web", EventKind.NOTE, "second", None, {})
+
+
+with signals.interruptible():
+    thread = threading.Thread(target=heartbeat_like_write)
+    thread.start()
+    writing.wait()
+    os.kill(os.getpid(), signal.SIGTSTP)  # Ctrl-Z while another thread is in the middle of a write
+    thread.join()
+print("resumed", flush=True)
+"""
+
+
+def test_ctrl_z_while_another_thread_writes_stops_the_process_once_that_write_committed(
+    tmp_path: Path,
+) -> None:
+    """The lease heartbeat writes from its own thread, where no signal handler runs."""
+    path = tmp_path / "journal.sqlite"
+    child = ctrl_z_child(CTRL_Z_DURING_A_THREADS_WRITE, path)
+    try:
+        wait_until_stopped(child.pid)
+        with sqlite3.connect(path, timeout=1, isolation_level=None) as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+            count = connection.execute("SELECT count(*) FROM events WHERE action IN ('first', 'second')")
+            assert count.fetchone() == (2,)
+        psutil.Process(child.pid).resume()
         stdout, _ = child.communicate(timeout=30)
     finally:
         if child.poll() is None:

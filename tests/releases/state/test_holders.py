@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from releases.errors import JournalUnavailable
 from releases.journal import EventKind, Journal
 from releases.state import store as store_module
 from releases.state.holders import describe_holders, write_lock_holders
+from tests.process_states import wait_until_stopped
 
 # A writer stopped in the middle of its transaction, as SIGSTOP (or a debugger) leaves one.
 STOPPED_WRITER = """
@@ -32,11 +32,7 @@ def stopped_writer(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     Journal(path, operator="alice").record("sandbox", "web", EventKind.NOTE, "schema ready")
     child = subprocess.Popen([sys.executable, "-c", STOPPED_WRITER, str(path)])
     try:
-        process = psutil.Process(child.pid)
-        deadline = time.monotonic() + 30
-        while process.status() != psutil.STATUS_STOPPED:
-            assert child.poll() is None and time.monotonic() < deadline, "the writer never stopped"
-            time.sleep(0.05)
+        wait_until_stopped(child.pid)
         yield path, child.pid
     finally:
         child.kill()

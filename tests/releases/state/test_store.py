@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -21,6 +20,7 @@ from releases.lock import ReleaseLock
 from releases.state import schema
 from releases.state import store as store_module
 from releases.state.store import StateStore, parse_url
+from tests.process_states import wait_until_stopped
 from tests.releases.sandbox_helpers import Operator
 from tests.state_stores import PostgresCluster, wait_for_rows
 
@@ -194,13 +194,11 @@ def test_a_holder_stopped_in_its_write_is_taken_over_and_told_so_when_it_wakes(
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "writing\n"
-        process = psutil.Process(holder.pid)
-        while process.status() != psutil.STATUS_STOPPED:
-            time.sleep(0.05)
+        wait_until_stopped(holder.pid)
         journal = Journal(postgres_url, "bob")
         with ReleaseLock(journal, "sandbox", "web", lease_seconds=60, takeover=True) as lock:
             assert lock.token == 2  # alice held token 1; her lease ran out while she was stopped
-        process.resume()
+        psutil.Process(holder.pid).resume()
         said, _ = holder.communicate(timeout=30)
     finally:
         if holder.poll() is None:
@@ -216,3 +214,16 @@ def test_urls_other_than_sqlite_and_postgresql_are_bad_input() -> None:
     with pytest.raises(BadInput, match="needs a file"):
         parse_url("sqlite://")
     assert parse_url("postgres://u:pw@db/x").drivername == "postgresql+psycopg"
+
+
+def test_a_write_the_server_ended_while_this_process_was_stopped_says_so() -> None:
+    """PostgreSQL's idle-in-transaction timeout (SQLSTATE 25P03), met on waking from a stop with
+    the lock still ours: not a store fault to check, a write to rerun."""
+
+    class IdleSessionTimeoutError(Exception):
+        sqlstate = "25P03"
+
+    store = StateStore("postgresql://team:pw@127.0.0.1:9/platform")
+    why = store._why(IdleSessionTimeoutError("terminating connection due to idle-in-transaction timeout"))
+    assert why.startswith("this process was stopped in the middle of a write for more than 5 s")
+    assert why.endswith("; rerun")
