@@ -77,33 +77,19 @@ print("resumed", flush=True)
 """
 
 
+# The same while an interruption is journaled (SIGINT and SIGTERM ignored, Ctrl-Z still held).
+CTRL_Z_IN_A_DEFERRED_WRITE = CTRL_Z_IN_A_WRITE.replace(
+    "with signals.interruptible(), journal.transaction()",
+    "with signals.interruptible(), signals.deferred(), journal.transaction()",
+)
+
+
 def ctrl_z_child(script: str, path: Path) -> subprocess.Popen[str]:
     """`script` in a process group of its own within this session: in an orphaned group (pytest
     started by setsid, as some CI runners do) the kernel would discard the child's SIGTSTP."""
     return subprocess.Popen(
         [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True, process_group=0
     )
-
-
-def test_ctrl_z_inside_a_write_stops_the_process_only_once_it_committed(tmp_path: Path) -> None:
-    """Stopped inside the transaction, it would hold SQLite's write lock until resumed: every
-    other command, a rollback too, waited for it and failed after the busy timeout."""
-    path = tmp_path / "journal.sqlite"
-    child = ctrl_z_child(CTRL_Z_IN_A_WRITE, path)
-    try:
-        wait_until_stopped(child.pid)
-        with sqlite3.connect(path, timeout=1, isolation_level=None) as connection:
-            connection.execute("BEGIN IMMEDIATE")  # the write lock is free while it is stopped
-            connection.execute("ROLLBACK")
-            count = connection.execute("SELECT count(*) FROM events WHERE action IN ('first', 'second')")
-            assert count.fetchone() == (2,)  # committed before it stopped
-        psutil.Process(child.pid).resume()
-        stdout, _ = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 0 and stdout == "resumed\n"
 
 
 CTRL_Z_DURING_A_THREADS_WRITE = """
@@ -135,19 +121,24 @@ print("resumed", flush=True)
 """
 
 
-def test_ctrl_z_while_another_thread_writes_stops_the_process_once_that_write_committed(
-    tmp_path: Path,
-) -> None:
-    """The lease heartbeat writes from its own thread, where no signal handler runs."""
+@pytest.mark.parametrize(
+    "script",
+    [CTRL_Z_IN_A_WRITE, CTRL_Z_IN_A_DEFERRED_WRITE, CTRL_Z_DURING_A_THREADS_WRITE],
+    ids=["in-the-main-thread", "while-an-interruption-is-journaled", "in-another-thread"],
+)
+def test_ctrl_z_during_a_write_stops_the_process_only_once_it_committed(tmp_path: Path, script: str) -> None:
+    """Stopped inside the transaction, it would hold SQLite's write lock until resumed: every
+    other command, a rollback too, waited for it and failed after the busy timeout. The lease
+    heartbeat writes from its own thread, where no signal handler runs."""
     path = tmp_path / "journal.sqlite"
-    child = ctrl_z_child(CTRL_Z_DURING_A_THREADS_WRITE, path)
+    child = ctrl_z_child(script, path)
     try:
         wait_until_stopped(child.pid)
         with sqlite3.connect(path, timeout=1, isolation_level=None) as connection:
-            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("BEGIN IMMEDIATE")  # the write lock is free while it is stopped
             connection.execute("ROLLBACK")
             count = connection.execute("SELECT count(*) FROM events WHERE action IN ('first', 'second')")
-            assert count.fetchone() == (2,)
+            assert count.fetchone() == (2,)  # committed before it stopped
         psutil.Process(child.pid).resume()
         stdout, _ = child.communicate(timeout=30)
     finally:
