@@ -43,6 +43,8 @@ REQUIRED_PROGRAMS = ("haproxy", "prometheus")
 MAX_SOCKET_PATH = 80
 SOCKET_DIR_PREFIX = "platform-sandbox-haproxy-"
 INFRASTRUCTURE = ("haproxy", "prometheus", "postgres", "redis")
+# Starts with new ports after a port was taken by another process between choice and start.
+START_ATTEMPTS = 3
 ROUTER = ("haproxy",)
 
 
@@ -166,6 +168,11 @@ class Sandbox:
             if self.is_running():
                 return Started(self.require_running(INFRASTRUCTURE), started=False)
             self._down()  # leftovers of a sandbox that died half-way
+            for _ in range(START_ATTEMPTS - 1):
+                try:
+                    return Started(self._up(), started=True)
+                except processes.PortTaken:  # `_up` stopped what it started: again, new ports
+                    continue
             return Started(self._up(), started=True)
 
     def _up(self) -> SandboxState:

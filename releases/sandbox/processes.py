@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,16 +23,40 @@ START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 5.0
 
 
+class PortTaken(Refused):
+    """A process could not listen: another took its port between the choice and the start."""
+
+
+# Where listening ports are chosen: below the kernel's ephemeral range, which every outgoing
+# connection draws its local port from. A port the kernel handed out for `bind(0)` came from that
+# range, and under load (a new connection per proxied request) an outgoing connection took it
+# before the daemon it was meant for started.
+FIRST_LISTENING_PORT = 20000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports the kernel considers free right now on loopback (all held open until all are chosen,
-    so none repeats)."""
+    """`count` ports nobody listens on right now on loopback, chosen at random below the
+    ephemeral range (all held open until all are chosen, so none repeats). Another sandbox
+    starting at the same moment may still choose one of them: `PortTaken` says so, and
+    `Sandbox.up` starts again with new ports."""
+    try:
+        ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768  # Linux's default
+    candidates = random.sample(range(FIRST_LISTENING_PORT, ephemeral), ephemeral - FIRST_LISTENING_PORT)
     with ExitStack() as stack:
-        sockets = [
-            stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)
-        ]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
+        chosen: list[int] = []
+        for port in candidates:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # in use
+                continue
+            chosen.append(port)
+            if len(chosen) == count:
+                return chosen
+    raise Refused(f"fewer than {count} free ports on 127.0.0.1 from {FIRST_LISTENING_PORT} to {ephemeral}")
 
 
 def start(
@@ -116,9 +141,10 @@ def _wait_accepting(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_running(record):
-            raise Refused(
-                f"{name} exited while starting; its log ({record.log}) ends with:\n{_log_tail(record)}"
-            )
+            tail = _log_tail(record)
+            # Each daemon says it in its own words, all of them with the system's.
+            failure = PortTaken if "already in use" in tail.lower() else Refused
+            raise failure(f"{name} exited while starting; its log ({record.log}) ends with:\n{tail}")
         try:
             with connect():
                 return
@@ -148,6 +174,25 @@ def wait_for_socket(
 def wait_listening(
     name: str, record: ProcessRecord, port: int, timeout: float = START_TIMEOUT_SECONDS
 ) -> None:
-    """Return once the process accepts connections on `port`; fail with its log if it dies."""
-    connect = lambda: socket.create_connection(("127.0.0.1", port), timeout=0.5)  # noqa: E731
+    """Return once the process accepts connections on `port`; fail with its log if it dies (with
+    `PortTaken` if another process has the port: an answer from that one does not count)."""
+
+    def connect() -> socket.socket:
+        connection = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+        if not _listens(record, port):
+            connection.close()
+            raise ConnectionRefusedError(f"127.0.0.1:{port} answered, but not by {name}")
+        return connection
+
     _wait_accepting(name, record, connect, f"127.0.0.1:{port}", timeout)
+
+
+def _listens(record: ProcessRecord, port: int) -> bool:
+    """Whether the recorded process itself listens on `port`."""
+    try:
+        sockets = psutil.Process(record.pid).net_connections(kind="inet")
+    except psutil.AccessDenied:  # another user's process: the answer is taken as its own
+        return True
+    except psutil.NoSuchProcess:
+        return False
+    return any(s.status == psutil.CONN_LISTEN and s.laddr and s.laddr.port == port for s in sockets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 import time
 from collections import Counter
@@ -155,3 +156,42 @@ def test_the_sandbox_keeps_its_files_private_and_its_runtime_api_on_a_unix_socke
             assert mode == expected, name
     finally:
         sandbox.down()
+
+
+def test_a_port_taken_between_its_choice_and_the_start_starts_again_with_new_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under -n 4 an outgoing connection took HAProxy's chosen port before HAProxy started
+    ("cannot bind socket"), and `sandbox.up` failed. Here a listener of the test's own holds a
+    slot's port: the slot cannot listen, the listener's answer is not taken for the slot's, and
+    the sandbox starts again with new ports."""
+    choose = processes.free_ports
+    calls: list[int] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        squatted = squatter.getsockname()[1]
+
+        def chosen_with_one_taken(count: int) -> list[int]:
+            ports = choose(count)
+            calls.append(count)
+            if len(calls) == 1:
+                ports[5] = squatted  # the first service's first slot: free when chosen, then taken
+            return ports
+
+        monkeypatch.setattr(processes, "free_ports", chosen_with_one_taken)
+        sandbox = Sandbox(tmp_path / "sandbox")
+        try:
+            state = sandbox.up().state
+            assert len(calls) == 2  # started again
+            slots = {slot.port for service in state.services.values() for slot in service.slots.values()}
+            assert squatted not in slots and sandbox.is_running()
+        finally:
+            sandbox.down()
+
+
+def test_ports_are_chosen_below_the_ephemeral_range_and_never_twice() -> None:
+    ephemeral = int(processes.EPHEMERAL_RANGE.read_text().split()[0])
+    ports = processes.free_ports(40)
+    assert len(set(ports)) == 40
+    assert all(processes.FIRST_LISTENING_PORT <= port < ephemeral for port in ports)
