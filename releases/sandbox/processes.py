@@ -27,7 +27,7 @@ class PortTaken(Refused):
     """A process could not listen: another took its port between the choice and the start."""
 
 
-# Where listening ports are chosen: below the kernel's ephemeral range, which every outgoing
+# Where listening ports are chosen: outside the kernel's ephemeral range, which every outgoing
 # connection draws its local port from. A port the kernel handed out for `bind(0)` came from that
 # range, and under load (a new connection per proxied request) an outgoing connection took it
 # before the daemon it was meant for started.
@@ -35,19 +35,28 @@ FIRST_LISTENING_PORT = 20000
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` ports nobody listens on right now on loopback, chosen at random below the
-    ephemeral range (all held open until all are chosen, so none repeats). Another sandbox
-    starting at the same moment may still choose one of them: `PortTaken` says so, and
-    `Sandbox.up` starts again with new ports."""
+def listening_port_candidates() -> list[int]:
+    """Ports outside the ephemeral range (Linux's default range when it cannot be read), in a
+    random order; any unprivileged port where the ephemeral range leaves too few outside it."""
     try:
-        ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral = 32768  # Linux's default
-    candidates = random.sample(range(FIRST_LISTENING_PORT, ephemeral), ephemeral - FIRST_LISTENING_PORT)
+        low, high = (int(bound) for bound in EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    ports = [*range(FIRST_LISTENING_PORT, low), *range(high + 1, 65536)]
+    if len(ports) < 1000:
+        ports = list(range(1024, 65536))
+    random.shuffle(ports)
+    return ports
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` ports nobody listens on right now on loopback, from `listening_port_candidates`
+    (all held open until all are chosen, so none repeats). Another sandbox starting at the same
+    moment may still choose one of them: `PortTaken` says so, and `Sandbox.up` starts again with
+    new ports."""
     with ExitStack() as stack:
         chosen: list[int] = []
-        for port in candidates:
+        for port in listening_port_candidates():
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             try:
                 sock.bind(("127.0.0.1", port))
@@ -56,7 +65,7 @@ def free_ports(count: int) -> list[int]:
             chosen.append(port)
             if len(chosen) == count:
                 return chosen
-    raise Refused(f"fewer than {count} free ports on 127.0.0.1 from {FIRST_LISTENING_PORT} to {ephemeral}")
+    raise Refused(f"fewer than {count} free ports on 127.0.0.1")
 
 
 def start(

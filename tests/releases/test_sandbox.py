@@ -190,8 +190,17 @@ def test_a_port_taken_between_its_choice_and_the_start_starts_again_with_new_por
             sandbox.down()
 
 
-def test_ports_are_chosen_below_the_ephemeral_range_and_never_twice() -> None:
-    ephemeral = int(processes.EPHEMERAL_RANGE.read_text().split()[0])
+def test_ports_are_chosen_outside_the_ephemeral_range_and_never_twice() -> None:
+    low, high = (int(bound) for bound in processes.EPHEMERAL_RANGE.read_text().split())
     ports = processes.free_ports(40)
     assert len(set(ports)) == 40
-    assert all(processes.FIRST_LISTENING_PORT <= port < ephemeral for port in ports)
+    assert all(not low <= port <= high for port in ports)
+
+
+def test_an_ephemeral_range_that_leaves_too_few_ports_outside_it_falls_back_to_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wide = tmp_path / "ip_local_port_range"
+    wide.write_text("1024\t65535\n")
+    monkeypatch.setattr(processes, "EPHEMERAL_RANGE", wide)
+    assert sorted(processes.listening_port_candidates()) == list(range(1024, 65536))
