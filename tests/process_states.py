@@ -1,9 +1,27 @@
-"""Waiting for a process the test stopped (SIGSTOP, or SIGTSTP) to be stopped in every thread."""
+"""Children the tests start and stop (SIGSTOP, or SIGTSTP): started, waited for until stopped in
+every thread, and killed if still there when the test ends."""
 
 from __future__ import annotations
 
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def child_process(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """`argv` with its standard output readable as text; killed (by its pid) if it still runs
+    when the block ends."""
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, **popen)
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def all_threads_stopped(pid: int) -> bool:

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import psutil
@@ -19,7 +20,7 @@ from releases import signals
 from releases.errors import Terminated
 from releases.journal import EventKind, Journal
 from releases.state.schema import events
-from tests.process_states import wait_until_stopped
+from tests.process_states import child_process, wait_until_stopped
 
 
 def notes(journal: Journal) -> int:
@@ -84,12 +85,10 @@ CTRL_Z_IN_A_DEFERRED_WRITE = CTRL_Z_IN_A_WRITE.replace(
 )
 
 
-def ctrl_z_child(script: str, path: Path) -> subprocess.Popen[str]:
+def ctrl_z_child(script: str, path: Path) -> AbstractContextManager[subprocess.Popen[str]]:
     """`script` in a process group of its own within this session: in an orphaned group (pytest
     started by setsid, as some CI runners do) the kernel would discard the child's SIGTSTP."""
-    return subprocess.Popen(
-        [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True, process_group=0
-    )
+    return child_process([sys.executable, "-c", script, str(path)], process_group=0)
 
 
 CTRL_Z_DURING_A_THREADS_WRITE = """
@@ -131,8 +130,7 @@ def test_ctrl_z_during_a_write_stops_the_process_only_once_it_committed(tmp_path
     other command, a rollback too, waited for it and failed after the busy timeout. The lease
     heartbeat writes from its own thread, where no signal handler runs."""
     path = tmp_path / "journal.sqlite"
-    child = ctrl_z_child(script, path)
-    try:
+    with ctrl_z_child(script, path) as child:
         wait_until_stopped(child.pid)
         with sqlite3.connect(path, timeout=1, isolation_level=None) as connection:
             connection.execute("BEGIN IMMEDIATE")  # the write lock is free while it is stopped
@@ -141,8 +139,4 @@ def test_ctrl_z_during_a_write_stops_the_process_only_once_it_committed(tmp_path
             assert count.fetchone() == (2,)  # committed before it stopped
         psutil.Process(child.pid).resume()
         stdout, _ = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     assert child.returncode == 0 and stdout == "resumed\n"

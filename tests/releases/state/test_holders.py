@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from releases.errors import JournalUnavailable
 from releases.journal import EventKind, Journal
 from releases.state import store as store_module
 from releases.state.holders import describe_holders, write_lock_holders
-from tests.process_states import wait_until_stopped
+from tests.process_states import child_process, wait_until_stopped
 
 # A writer stopped in the middle of its transaction, as SIGSTOP (or a debugger) leaves one.
 STOPPED_WRITER = """
@@ -30,13 +29,9 @@ os.kill(os.getpid(), signal.SIGSTOP)
 def stopped_writer(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     path = tmp_path / "journal.sqlite"
     Journal(path, operator="alice").record("sandbox", "web", EventKind.NOTE, "schema ready")
-    child = subprocess.Popen([sys.executable, "-c", STOPPED_WRITER, str(path)])
-    try:
+    with child_process([sys.executable, "-c", STOPPED_WRITER, str(path)]) as child:
         wait_until_stopped(child.pid)
         yield path, child.pid
-    finally:
-        child.kill()
-        child.wait()
 
 
 def test_the_stopped_writer_is_found_by_its_lock(stopped_writer: tuple[Path, int]) -> None:

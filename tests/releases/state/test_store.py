@@ -20,7 +20,7 @@ from releases.lock import ReleaseLock
 from releases.state import schema
 from releases.state import store as store_module
 from releases.state.store import StateStore, parse_url
-from tests.process_states import wait_until_stopped
+from tests.process_states import child_process, wait_until_stopped
 from tests.releases.sandbox_helpers import Operator
 from tests.state_stores import PostgresCluster, wait_for_rows
 
@@ -189,10 +189,7 @@ def test_a_holder_stopped_in_its_write_is_taken_over_and_told_so_when_it_wakes(
     server ends the stopped transaction, another command takes the lock over, and the holder, on
     waking, is told it was superseded (not that the store failed)."""
     StateStore(postgres_url).upgrade()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", STOPPED_HOLDER, postgres_url], stdout=subprocess.PIPE, text=True
-    )
-    try:
+    with child_process([sys.executable, "-c", STOPPED_HOLDER, postgres_url]) as holder:
         assert holder.stdout is not None and holder.stdout.readline() == "writing\n"
         wait_until_stopped(holder.pid)
         journal = Journal(postgres_url, "bob")
@@ -200,10 +197,6 @@ def test_a_holder_stopped_in_its_write_is_taken_over_and_told_so_when_it_wakes(
             assert lock.token == 2  # alice held token 1; her lease ran out while she was stopped
         psutil.Process(holder.pid).resume()
         said, _ = holder.communicate(timeout=30)
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
     assert holder.returncode == 1 and said == "Superseded\n"
     assert [event.action for event in journal.events() if event.action == "paused"] == []
 
