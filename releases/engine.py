@@ -333,7 +333,6 @@ class Engine:
             except (KeyboardInterrupt, Terminated) as interruption:
                 with signals.deferred():
                     message = self._interrupted(run, interruption)
-                    lock.release()
                 raise Interrupted(message, signals.exit_code(interruption)) from None
             finally:
                 self._inbox, self._walk = None, None
@@ -345,7 +344,8 @@ class Engine:
         self.journal.check_fence()
 
     def _interrupted(self, run: _Run, interruption: BaseException) -> str:
-        """Journal the interruption and hold the release; say where traffic is and what next."""
+        """Journal the interruption, hold the release and release the lock; say where traffic is
+        and what next."""
         name = signals.signal_name(interruption)
         action = run.action
         during = f" during {action.step.label} ({action.description})" if action else ""
@@ -365,9 +365,17 @@ class Engine:
                 )
                 if not run.rolling_back:
                     self.journal.hold(record, HoldReason.INTERRUPTED, f"{name}{during}")
-                lines.append("Journaled; the lock is released.")
+                lines.append("Journaled.")
             except (Superseded, JournalUnavailable) as error:
                 lines.append(f"Not journaled: {error}.")
+        try:
+            run.lock.release()
+            lines.append("The lock is released.")
+        except (Superseded, JournalUnavailable) as error:
+            lines.append(
+                f"The lock was not released ({error}); it ends with its lease, within "
+                f"{self.settings.lease_seconds:g} s."
+            )
         weights = self._weights
         if weights is not None:
             where = f"Traffic: {weights} ({weights.canary_share:.0%} on the canary"

@@ -10,13 +10,16 @@ import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -158,3 +161,34 @@ def execute(store: StateStore, statement: str, **parameters: Any) -> None:
 def twin(store: StateStore) -> StateStore:
     """The same store opened again: what another process (or machine) would have."""
     return StateStore(store.url)
+
+
+def backends(url: str) -> list[int]:
+    """The server processes serving the database of `url` (but the one asking)."""
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    with psycopg.connect(url) as connection:
+        return [pid for (pid,) in connection.execute(query)]
+
+
+@contextmanager
+def not_answering(pids: list[int], resumed_after: float = 60.0) -> Iterator[None]:
+    """Server processes stopped (SIGSTOP): a server that no longer answers (stuck on its disk, cut
+    off by the network), as seen from its clients. Resumed at the end of the block, or after
+    `resumed_after` seconds, so that code waiting for them forever fails its test instead of
+    hanging it."""
+    stopped = [psutil.Process(pid) for pid in pids]
+    for process in stopped:
+        process.suspend()
+    timer = threading.Timer(resumed_after, _resume, [stopped])
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        _resume(stopped)
+
+
+def _resume(stopped: list[psutil.Process]) -> None:
+    for process in stopped:
+        with suppress(psutil.NoSuchProcess):
+            process.resume()

@@ -192,7 +192,7 @@ def test_interrupted_at_any_step_journals_releases_the_lock_and_resumes(
             rerun = operator.run("release", "--auto")
         assert release.returncode == (130 if signum == signal.SIGINT else 143), output
         assert f"interrupted by {signum.name}" in output and "Traceback" not in output
-        assert "the lock is released" in output and "Traffic: stable=" in output
+        assert "Journaled. The lock is released." in output and "Traffic: stable=" in output
         assert "`invoke rollback`" in output
         (note,) = journal_rows(operator, "SELECT detail FROM events WHERE action = 'interrupted'")
         assert json.loads(note[0])["signal"] == signum.name

@@ -15,6 +15,10 @@ What differs between the two lives here and nowhere else:
 - a writer stopped mid-transaction: PostgreSQL ends its transaction after
   `idle_in_transaction_session_timeout`; a SQLite file stays locked until the process is resumed
   (the tool itself postpones Ctrl-Z past its writes, releases/signals.py);
+- a server that does not answer (stopped, stuck on its disk, cut off by the network): on PostgreSQL
+  every operation has `ANSWER_TIMEOUT_SECONDS`, after which its connection is cut, and a second
+  SIGINT or SIGTERM during a write gives up on the server at once (`abandon`); a SQLite file's
+  waits are bounded by its busy timeout;
 - the lease clock (`clock`): the boot's clock for SQLite on this machine, the database server's
   clock for PostgreSQL, so that machines never compare their own clocks.
 """
@@ -22,9 +26,13 @@ What differs between the two lives here and nowhere else:
 from __future__ import annotations
 
 import functools
+import os
+import socket
+import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +57,11 @@ STATEMENT_TIMEOUT_SECONDS = 30.0
 # waiting for them (BUSY_TIMEOUT_SECONDS), and its commit, when it wakes up, fails.
 IDLE_IN_TRANSACTION_SECONDS = BUSY_TIMEOUT_SECONDS / 2
 CONNECT_TIMEOUT_SECONDS = 10
+# PostgreSQL: the longest an operation waits for the server before its connection is cut. The server
+# ends a statement at STATEMENT_TIMEOUT_SECONDS itself; one that cannot answer at all (stopped,
+# stuck on its disk, cut off by the network) would otherwise keep the command waiting as long as TCP
+# retries (a quarter of an hour) or forever, with its signals postponed for the write.
+ANSWER_TIMEOUT_SECONDS = STATEMENT_TIMEOUT_SECONDS + 5
 POSTGRES_CLOCK_ID = "postgresql-server"
 UPGRADE_COMMAND = "invoke state.upgrade"
 SCHEMA_TABLES = ("releases", "events", "leases")
@@ -74,11 +87,14 @@ def parse_url(url: str) -> URL:
 
 
 class StateStore:
-    def __init__(self, url: str | URL) -> None:
+    def __init__(self, url: str | URL, answer_timeout: float = ANSWER_TIMEOUT_SECONDS) -> None:
         self.url = parse_url(url) if isinstance(url, str) else url
         self.is_postgres = self.url.get_backend_name() == "postgresql"
+        self.answer_timeout = answer_timeout
         self._engine: Engine | None = None
         self._checked = False
+        self._sockets = _Sockets()
+        self._given_up: str | None = None
 
     def __str__(self) -> str:
         return self.display
@@ -107,11 +123,21 @@ class StateStore:
                 f"-c statement_timeout={int(STATEMENT_TIMEOUT_SECONDS * 1000)} "
                 f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_SECONDS * 1000)}"
             )
-            return create_engine(
+            engine = create_engine(
                 self.url,
                 connect_args={"options": options, "connect_timeout": CONNECT_TIMEOUT_SECONDS},
                 pool_pre_ping=True,
             )
+            self._sockets.follow(engine)
+
+            @event.listens_for(engine, "do_connect")
+            def _connect(*_: Any) -> None:
+                # Given up on the server: no new connection either (the pool would open one when
+                # the cut connection fails its ping, and wait for the server again).
+                if self._given_up is not None:
+                    raise self._unavailable(self._given_up)
+
+            return engine
         assert self.path is not None
         with self.faults():
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,13 +170,45 @@ class StateStore:
     @contextmanager
     def faults(self) -> Iterator[None]:
         """The driver's errors as an operator-facing refusal: what failed, why, and what to do."""
+        if self._given_up is not None:
+            raise self._unavailable(self._given_up)
+        cuts = self._sockets.cuts
         try:
             yield
         except (SQLAlchemyError, OSError) as error:
-            raise JournalUnavailable(
-                f"the journal {self.display} could not be read or written: {self._why(error)}. Nothing "
-                "was done after the last journaled step; the same command resumes from the live state"
-            ) from None
+            cut = self._sockets.cuts != cuts
+            raise self._unavailable(self._sockets.why if cut else self._why(error)) from None
+
+    def _unavailable(self, why: str) -> JournalUnavailable:
+        return JournalUnavailable(
+            f"the journal {self.display} could not be read or written: {why}. Nothing "
+            "was done after the last journaled step; the same command resumes from the live state"
+        )
+
+    @contextmanager
+    def _answered(self) -> Iterator[None]:
+        """PostgreSQL: the server answers this operation within `answer_timeout`, or the connection
+        it uses is cut (and the operation fails, reported by `faults`)."""
+        if not self.is_postgres:
+            yield
+            return
+        why = (
+            f"the server did not answer within {self.answer_timeout:g} s, so the connection was cut; "
+            "check the server and the network, and rerun"
+        )
+        timer = threading.Timer(self.answer_timeout, self._sockets.cut_for, [threading.get_ident(), why])
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def abandon(self) -> None:
+        """Give up on the server (the operator interrupted a write twice): every connection is cut
+        now, and every later operation of this process fails at once."""
+        self._given_up = "the operator gave up waiting for it (a second SIGINT or SIGTERM)"
+        self._sockets.cut_all(self._given_up)
 
     def _why(self, error: BaseException) -> str:
         cause = getattr(error, "orig", None) or error
@@ -184,7 +242,7 @@ class StateStore:
         """One write transaction: on SQLite the write lock is taken at its start. SIGINT, SIGTERM
         and Ctrl-Z wait for it to end (commit or roll back) and are acted on right after."""
         self.check_schema()
-        with signals.postponed(), self.faults(), self.engine.connect() as connection:
+        with self._connected() as connection:
             connection.execution_options(sqlite_begin="IMMEDIATE")
             with connection.begin():
                 yield connection
@@ -192,7 +250,20 @@ class StateStore:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         self.check_schema()
-        with self.faults(), self.engine.connect() as connection, connection.begin():
+        with self._connected() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def _connected(self) -> Iterator[Connection]:
+        """A connection for one operation: signals wait for it (a second SIGINT or SIGTERM gives up
+        on a server that does not answer), the server has `answer_timeout` to answer, and the
+        driver's errors become `JournalUnavailable`."""
+        with (
+            signals.postponed(abandon=self.abandon),
+            self.faults(),
+            self._answered(),
+            self.engine.connect() as connection,
+        ):
             yield connection
 
     def lock_row(self, statement: Any) -> Any:
@@ -228,18 +299,22 @@ class StateStore:
     def revision(self) -> str | None:
         """The schema revision the store is at: None for an empty store, "pre-migrations" for a
         journal created before the store had migrations."""
-        with self.faults(), self.engine.connect() as connection:
+        with self._connected() as connection:
             tables = set(inspect(connection).get_table_names())
             if "alembic_version" in tables:
                 return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
             return "pre-migrations" if tables & set(SCHEMA_TABLES) else None
 
     def _head_or_none(self) -> str | None:
-        """The common case in one query: the store is at the head revision."""
+        """The common case in one query: the store is at the head revision (any failure but a
+        server that does not answer means: look closer)."""
+        cuts = self._sockets.cuts
         try:
-            with self.engine.connect() as connection:
+            with self._connected() as connection:
                 found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except SQLAlchemyError:
+        except JournalUnavailable:
+            if self._given_up is not None or self._sockets.cuts != cuts:
+                raise
             return None
         return found if found == schema.HEAD else None
 
@@ -301,6 +376,72 @@ def _adopt_pre_migration_journal(connection: Connection) -> None:
             if name not in present:
                 connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
     connection.commit()
+
+
+class _Sockets:
+    """The PostgreSQL connections' sockets, so that a connection whose server does not answer can
+    be cut from another thread: `shutdown` on a duplicate of its descriptor, which makes the driver's
+    wait end at once with a closed connection (closing the driver's own descriptor under it would
+    not be safe). Which thread has which connection checked out is followed too, so that a cut
+    for one operation leaves the other threads' operations alone."""
+
+    def __init__(self) -> None:
+        self.cuts = 0
+        self.why = ""
+        self._lock = threading.Lock()
+        self._by_connection: weakref.WeakKeyDictionary[Any, socket.socket] = weakref.WeakKeyDictionary()
+        self._checked_out: dict[int, socket.socket] = {}
+
+    def follow(self, engine: Engine) -> None:
+        event.listen(engine, "connect", self._connected)
+        event.listen(engine, "checkout", self._checkout)
+        event.listen(engine, "checkin", self._checkin)
+
+    def _connected(self, dbapi_connection: Any, _record: Any) -> None:
+        duplicate = socket.socket(fileno=os.dup(dbapi_connection.fileno()))
+        weakref.finalize(dbapi_connection, duplicate.close)
+        with self._lock:
+            self._by_connection[dbapi_connection] = duplicate
+
+    def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        with self._lock:
+            found = self._by_connection.get(dbapi_connection)
+            if found is not None:
+                self._checked_out[threading.get_ident()] = found
+
+    def _checkin(self, dbapi_connection: Any, _record: Any) -> None:
+        # An invalidated connection comes back as None, in the thread that used it.
+        with self._lock:
+            found = None if dbapi_connection is None else self._by_connection.get(dbapi_connection)
+            if found is None:
+                self._checked_out.pop(threading.get_ident(), None)
+            for thread, checked_out in list(self._checked_out.items()):
+                if checked_out is found:
+                    del self._checked_out[thread]
+
+    def cut_for(self, thread: int, why: str) -> None:
+        """Cut the connection `thread` uses; if it has none checked out yet (it is still pinging a
+        pooled one, or connecting), every connection no other thread uses."""
+        with self._lock:
+            own = self._checked_out.get(thread)
+            others = {id(used) for used in self._checked_out.values()}
+            chosen = (
+                [own]
+                if own is not None
+                else [duplicate for duplicate in self._by_connection.values() if id(duplicate) not in others]
+            )
+            self._cut(chosen, why)
+
+    def cut_all(self, why: str) -> None:
+        with self._lock:
+            self._cut(list(self._by_connection.values()), why)
+
+    def _cut(self, duplicates: list[socket.socket], why: str) -> None:
+        self.cuts += 1
+        self.why = why
+        for duplicate in duplicates:
+            with suppress(OSError):  # already closed
+                duplicate.shutdown(socket.SHUT_RDWR)
 
 
 def local_clock() -> tuple[str, float]:

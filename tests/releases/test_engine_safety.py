@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from releases.process_identity import ProcessIdentity, boot_id
 from releases.settings import AnalysisGate, EnvironmentSettings, HealthGate
 from releases.targets.metrics.protocol import PoolEvidence
 from tests.releases.fakes import FakeClock, FakeMetrics, FakeWorld
-from tests.state_stores import execute, twin
+from tests.state_stores import backends, execute, not_answering, twin, upgraded
 from tests.state_stores import rows as store_rows
 
 SETTINGS = EnvironmentSettings(
@@ -235,3 +237,46 @@ def test_a_release_at_10_percent_still_blocks_another_version(world: FakeWorld, 
     engine.release(10, "2.0.0")
     with pytest.raises(Refused, match=r"is in flight at 10%; finish it or `invoke rollback`"):
         engine.release(10, "3.0.0")
+
+
+def test_a_team_store_that_stops_answering_is_given_up_on_when_the_operator_insists(
+    world: FakeWorld, postgres_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The team's PostgreSQL stops answering in the middle of a bake (its disk stuck, the VPN
+    down), and the operator presses Ctrl-C, again and again. The release waits for the store (a
+    journal write is never cut in its middle) and says so; the next Ctrl-C gives up on the store
+    at once: the interruption says where traffic is, that nothing could be journaled, and that the
+    lock ends with its lease. Before, every press went unanswered for as long as the store did."""
+    journal = Journal(upgraded(postgres_url), operator="alice")
+    stopped: list[AbstractContextManager[None]] = []
+    done = threading.Event()
+
+    def operator_presses_ctrl_c() -> None:
+        for _ in range(10):  # each press a little after the last one's notice could have come
+            if done.wait(signals.NOTICE_AFTER_SECONDS + 0.5):
+                return
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def store_stops_answering() -> None:
+        stopped.append(not_answering(backends(postgres_url)))
+        stopped[0].__enter__()
+        threading.Thread(target=operator_presses_ctrl_c).start()
+
+    world.metrics = DuringBake(then=store_stops_answering)
+    try:
+        with signals.interruptible(), pytest.raises(Interrupted) as raised:
+            engine_for(world, journal).release(10, "2.0.0")
+    finally:
+        done.set()
+        for block in stopped:
+            block.__exit__(None, None, None)
+    message = str(raised.value)
+    assert raised.value.exit_code == 130 and "interrupted by SIGINT during bake" in message
+    assert "Not journaled: the journal" in message and "the operator gave up waiting for it" in message
+    assert "The lock was not released" in message and "it ends with its lease, within" in message
+    assert "Traffic: stable=0.9 canary=0.1 (10% on the canary, 2.0.0)." in message
+    told = capfd.readouterr().err
+    assert "SIGINT: waiting for the state store to answer first" in told
+    assert "SIGINT again: giving up on the state store." in told
+    holder = current_holder(Journal(postgres_url, operator="bob"), "sandbox", "web")
+    assert holder is not None and holder.owner == "alice"  # until its lease ends

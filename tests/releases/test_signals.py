@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -140,3 +141,29 @@ def test_ctrl_z_during_a_write_stops_the_process_only_once_it_committed(tmp_path
         psutil.Process(child.pid).resume()
         stdout, _ = child.communicate(timeout=30)
     assert child.returncode == 0 and stdout == "resumed\n"
+
+
+def test_ctrl_c_pressed_a_few_times_in_a_row_never_gives_up_on_the_store(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Only a signal that comes after the operator was told what the block waits for abandons it:
+    a burst of Ctrl-C during a write that is merely slow must not give up on a store that answers."""
+    monkeypatch.setattr(signals, "NOTICE_AFTER_SECONDS", 0.2)
+    given_up: list[str] = []
+    with (
+        signals.interruptible(),
+        pytest.raises(KeyboardInterrupt),
+        signals.postponed(abandon=lambda: given_up.append("now")),
+    ):
+        for _ in range(3):
+            os.kill(os.getpid(), signal.SIGINT)
+        assert given_up == []
+        postponing = signal.getsignal(signal.SIGINT)
+        waited = time.monotonic()
+        while not getattr(postponing, "_told", False) and time.monotonic() - waited < 10:
+            time.sleep(0.01)  # the write goes on past the notice
+        os.kill(os.getpid(), signal.SIGINT)
+        assert given_up == ["now"]
+    told = capfd.readouterr().err
+    assert told.startswith("SIGINT: waiting for the state store to answer first")
+    assert told.endswith("SIGINT again: giving up on the state store.\n")

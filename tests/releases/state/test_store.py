@@ -22,7 +22,7 @@ from releases.state import store as store_module
 from releases.state.store import StateStore, parse_url
 from tests.process_states import child_process, wait_until_stopped
 from tests.releases.sandbox_helpers import Operator
-from tests.state_stores import PostgresCluster, wait_for_rows
+from tests.state_stores import PostgresCluster, not_answering, wait_for_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -220,3 +220,38 @@ def test_a_write_the_server_ended_while_this_process_was_stopped_says_so() -> No
     why = store._why(IdleSessionTimeoutError("terminating connection due to idle-in-transaction timeout"))
     assert why.startswith("this process was stopped in the middle of a write for more than 5 s")
     assert why.endswith("; rerun")
+
+
+def test_a_server_that_stops_answering_in_a_write_is_cut_off_after_the_answer_timeout(
+    postgres_url: str,
+) -> None:
+    """A server that no longer answers (stuck on its disk, cut off by the network) kept a write
+    waiting as long as TCP retries, or forever for a stopped server, with the command's signals
+    postponed for the write: Ctrl-C did nothing. Now the connection is cut after the answer
+    timeout, the write fails saying so, and the store serves again once the server answers."""
+    StateStore(postgres_url).upgrade()
+    store = StateStore(postgres_url, answer_timeout=1)
+    with store.read() as connection:
+        first = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    cut = "the server did not answer within 1 s, so the connection was cut"
+    with pytest.raises(JournalUnavailable, match=cut), store.write() as connection, not_answering([first]):
+        connection.execute(text("SELECT 1"))
+    with store.read() as connection:
+        assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
+
+
+def test_a_pooled_connection_whose_server_process_stopped_is_replaced_after_the_answer_timeout(
+    postgres_url: str,
+) -> None:
+    """The pool's ping of an idle connection waited for its stopped server process forever; now it
+    is cut after the answer timeout, and the write goes through on a new connection."""
+    StateStore(postgres_url).upgrade()
+    store = StateStore(postgres_url, answer_timeout=1)
+    with store.read() as connection:
+        backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with not_answering([backend]):
+        Journal(store, "alice").record("sandbox", "web", EventKind.NOTE, "written")
+        with store.read() as connection:
+            serving = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    assert serving != backend
+    assert [event.action for event in Journal(store, "alice").events()] == ["written"]
