@@ -205,10 +205,14 @@ class StateStore:
             timer.cancel()
 
     def abandon(self) -> None:
-        """Give up on the server (the operator interrupted a write twice): every connection is cut
-        now, and every later operation of this process fails at once."""
+        """Give up on the server (the operator insisted on interrupting an operation that waits
+        for it): every connection is cut now, and every later operation of this process fails at
+        once. Called from a signal handler, in the thread whose operation waits: one still
+        connecting (or a file store) has no connection to cut, so it stops waiting here."""
         self._given_up = "the operator gave up waiting for it (a second SIGINT or SIGTERM)"
         self._sockets.cut_all(self._given_up)
+        if not self._sockets.in_use_by(threading.get_ident()):
+            raise self._unavailable(self._given_up)
 
     def _why(self, error: BaseException) -> str:
         cause = getattr(error, "orig", None) or error
@@ -306,16 +310,17 @@ class StateStore:
             return "pre-migrations" if tables & set(SCHEMA_TABLES) else None
 
     def _head_or_none(self) -> str | None:
-        """The common case in one query: the store is at the head revision (any failure but a
-        server that does not answer means: look closer)."""
+        """The common case in one query: the store is at the head revision. If the query fails
+        (no `alembic_version` table), look closer; a server that cannot be reached or does not
+        answer is reported as such."""
         cuts = self._sockets.cuts
-        try:
-            with self._connected() as connection:
+        with self._connected() as connection:
+            try:
                 found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except JournalUnavailable:
-            if self._given_up is not None or self._sockets.cuts != cuts:
-                raise
-            return None
+            except SQLAlchemyError:
+                if self._sockets.cuts != cuts:
+                    raise
+                return None
         return found if found == schema.HEAD else None
 
     def check_schema(self) -> None:
@@ -431,6 +436,10 @@ class _Sockets:
                 else [duplicate for duplicate in self._by_connection.values() if id(duplicate) not in others]
             )
             self._cut(chosen, why)
+
+    def in_use_by(self, thread: int) -> bool:
+        with self._lock:
+            return thread in self._checked_out
 
     def cut_all(self, why: str) -> None:
         with self._lock:

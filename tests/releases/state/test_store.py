@@ -3,9 +3,12 @@ explained without the password. Through `invoke` where an operator would see the
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psutil
@@ -14,6 +17,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
+from releases import signals
 from releases.errors import BadInput, JournalUnavailable
 from releases.journal import EventKind, Journal
 from releases.lock import ReleaseLock
@@ -255,3 +259,36 @@ def test_a_pooled_connection_whose_server_process_stopped_is_replaced_after_the_
             serving = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
     assert serving != backend
     assert [event.action for event in Journal(store, "alice").events()] == ["written"]
+
+
+def test_ctrl_c_after_the_notice_stops_waiting_for_a_server_that_does_not_accept_connections(
+    postgres_cluster: PostgresCluster,
+    postgres_url: str,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`invoke status` against a team store whose server hangs: a connection being made has no
+    socket to cut yet, so it waited for the whole connect timeout whatever the operator pressed.
+    Now the press after the notice stops the wait at once."""
+    StateStore(postgres_url).upgrade()
+    # Longer than the server stays stopped: without the fix the connection is made once it
+    # answers again, and the read goes through, given up on or not.
+    monkeypatch.setattr(store_module, "CONNECT_TIMEOUT_SECONDS", 300)
+    store = StateStore(postgres_url)
+    done = threading.Event()
+
+    def operator_presses_ctrl_c() -> None:
+        for _ in range(10):
+            if done.wait(signals.NOTICE_AFTER_SECONDS + 0.5):
+                return
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with not_answering([postgres_cluster.process.pid]):  # the server: no new connection is answered
+        threading.Thread(target=operator_presses_ctrl_c).start()
+        try:
+            with signals.interruptible(), pytest.raises(KeyboardInterrupt) as raised, store.read():
+                pass
+        finally:
+            done.set()
+    assert "the operator gave up waiting for it" in str(raised.value.__cause__)
+    assert "SIGINT again: giving up on the state store." in capfd.readouterr().err
