@@ -62,6 +62,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 # stuck on its disk, cut off by the network) would otherwise keep the command waiting as long as TCP
 # retries (a quarter of an hour) or forever, with its signals postponed for the write.
 ANSWER_TIMEOUT_SECONDS = STATEMENT_TIMEOUT_SECONDS + 5
+# How often the answer timeouts are checked (so a cut comes up to this much after its deadline).
+WATCHDOG_INTERVAL_SECONDS = 0.5
 POSTGRES_CLOCK_ID = "postgresql-server"
 UPGRADE_COMMAND = "invoke state.upgrade"
 SCHEMA_TABLES = ("releases", "events", "leases")
@@ -196,13 +198,8 @@ class StateStore:
             f"the server did not answer within {self.answer_timeout:g} s, so the connection was cut; "
             "check the server and the network, and rerun"
         )
-        timer = threading.Timer(self.answer_timeout, self._sockets.cut_for, [threading.get_ident(), why])
-        timer.daemon = True
-        timer.start()
-        try:
+        with self._sockets.answered_within(self.answer_timeout, why):
             yield
-        finally:
-            timer.cancel()
 
     def abandon(self) -> None:
         """Give up on the server (the operator insisted on interrupting an operation that waits
@@ -396,6 +393,44 @@ class _Sockets:
         self._lock = threading.Lock()
         self._by_connection: weakref.WeakKeyDictionary[Any, socket.socket] = weakref.WeakKeyDictionary()
         self._checked_out: dict[int, socket.socket] = {}
+        # Each thread's operations under way (a stack: one may run inside another), by deadline.
+        self._deadlines: dict[int, list[tuple[float, str]]] = {}
+        self._watchdog: threading.Thread | None = None
+
+    @contextmanager
+    def answered_within(self, seconds: float, why: str) -> Iterator[None]:
+        """This thread's operation has `seconds`, then its connection is cut (`why`). One watchdog
+        thread looks after every deadline, while there are any: a thread (or a timer) per
+        operation cost half a millisecond each, a third of a fast write."""
+        thread = threading.get_ident()
+        with self._lock:
+            self._deadlines.setdefault(thread, []).append((time.monotonic() + seconds, why))
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._watch, name="state-store-answers", daemon=True)
+                self._watchdog.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                stack = self._deadlines.get(thread)
+                if stack:
+                    stack.pop()
+                if not stack:
+                    self._deadlines.pop(thread, None)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(WATCHDOG_INTERVAL_SECONDS)
+            with self._lock:
+                if not self._deadlines:
+                    self._watchdog = None
+                    return
+                now = time.monotonic()
+                for thread, stack in list(self._deadlines.items()):
+                    expired = [why for deadline, why in stack if deadline <= now]
+                    if expired:
+                        del self._deadlines[thread]
+                        self._cut_for(thread, expired[0])
 
     def follow(self, engine: Engine) -> None:
         event.listen(engine, "connect", self._connected)
@@ -424,18 +459,17 @@ class _Sockets:
                 if checked_out is found:
                     del self._checked_out[thread]
 
-    def cut_for(self, thread: int, why: str) -> None:
+    def _cut_for(self, thread: int, why: str) -> None:
         """Cut the connection `thread` uses; if it has none checked out yet (it is still pinging a
-        pooled one, or connecting), every connection no other thread uses."""
-        with self._lock:
-            own = self._checked_out.get(thread)
-            others = {id(used) for used in self._checked_out.values()}
-            chosen = (
-                [own]
-                if own is not None
-                else [duplicate for duplicate in self._by_connection.values() if id(duplicate) not in others]
-            )
-            self._cut(chosen, why)
+        pooled one), every connection no other thread uses. (The lock is held.)"""
+        own = self._checked_out.get(thread)
+        others = {id(used) for used in self._checked_out.values()}
+        chosen = (
+            [own]
+            if own is not None
+            else [duplicate for duplicate in self._by_connection.values() if id(duplicate) not in others]
+        )
+        self._cut(chosen, why)
 
     def in_use_by(self, thread: int) -> bool:
         with self._lock:
