@@ -393,8 +393,9 @@ class _Sockets:
         self._lock = threading.Lock()
         self._by_connection: weakref.WeakKeyDictionary[Any, socket.socket] = weakref.WeakKeyDictionary()
         self._checked_out: dict[int, socket.socket] = {}
-        # Each thread's operations under way (a stack: one may run inside another), by deadline.
-        self._deadlines: dict[int, list[tuple[float, str]]] = {}
+        # Each thread's operations under way (a stack: one may run inside another): (deadline,
+        # seconds, why).
+        self._deadlines: dict[int, list[tuple[float, float, str]]] = {}
         self._watchdog: threading.Thread | None = None
 
     @contextmanager
@@ -404,7 +405,7 @@ class _Sockets:
         operation cost half a millisecond each, a third of a fast write."""
         thread = threading.get_ident()
         with self._lock:
-            self._deadlines.setdefault(thread, []).append((time.monotonic() + seconds, why))
+            self._deadlines.setdefault(thread, []).append((time.monotonic() + seconds, seconds, why))
             if self._watchdog is None:
                 self._watchdog = threading.Thread(target=self._watch, name="state-store-answers", daemon=True)
                 self._watchdog.start()
@@ -426,22 +427,34 @@ class _Sockets:
                     self._watchdog = None
                     return
                 now = time.monotonic()
-                for thread, stack in list(self._deadlines.items()):
-                    expired = [why for deadline, why in stack if deadline <= now]
-                    if expired:
-                        del self._deadlines[thread]
-                        self._cut_for(thread, expired[0])
+                for thread, stack in self._deadlines.items():
+                    for index, (deadline, seconds, why) in enumerate(stack):
+                        if deadline <= now:
+                            # Again after as long: the pool may have opened a new connection for
+                            # the operation, to a server that does not answer either.
+                            stack[index] = (now + seconds, seconds, why)
+                            self._cut_for(thread, why)
 
     def follow(self, engine: Engine) -> None:
         event.listen(engine, "connect", self._connected)
         event.listen(engine, "checkout", self._checkout)
         event.listen(engine, "checkin", self._checkin)
+        event.listen(engine, "close", self._closed)
 
     def _connected(self, dbapi_connection: Any, _record: Any) -> None:
         duplicate = socket.socket(fileno=os.dup(dbapi_connection.fileno()))
         weakref.finalize(dbapi_connection, duplicate.close)
         with self._lock:
             self._by_connection[dbapi_connection] = duplicate
+
+    def _closed(self, dbapi_connection: Any, _record: Any) -> None:
+        # The duplicate would keep the connection open (the server waiting on it) until collected.
+        if dbapi_connection is None:
+            return
+        with self._lock:
+            duplicate = self._by_connection.pop(dbapi_connection, None)
+        if duplicate is not None:
+            duplicate.close()
 
     def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         with self._lock:
